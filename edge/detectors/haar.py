@@ -1,0 +1,62 @@
+"""OpenCV's Haar frontal-face cascade, on a grayscale, equalised, optionally downscaled frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.detectors import Face
+
+CASCADE = "haarcascade_frontalface_default.xml"
+# The seed's settings, kept for the seed-style baseline in `edge bench`.
+SEED_PARAMS = {"scale_factor": 1.1, "min_neighbors": 4, "min_size": 30, "detect_width": 0,
+               "equalize": False}
+
+
+class HaarDetector:
+    """Frontal faces with a Haar cascade.
+
+    :param scale_factor: image-pyramid step; smaller finds more sizes but is slower.
+    :param min_neighbors: overlapping hits a face needs; higher means fewer false faces.
+    :param min_size: smallest face, in pixels of the original frame.
+    :param detect_width: downscale frames wider than this before detecting (0 = never);
+        boxes are mapped back to the original frame.
+    :param equalize: histogram-equalise the grayscale image (helps in backlight).
+    """
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 32,
+                 detect_width: int = 640, equalize: bool = True, cascade: str | None = None):
+        if scale_factor <= 1.0:
+            raise ValueError("scale_factor must be greater than 1")
+        path = Path(cascade) if cascade else Path(cv2.data.haarcascades) / CASCADE
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise FileNotFoundError(f"Haar cascade {path} could not be loaded; install "
+                                    "opencv-python-headless 4.x (5.x dropped the cascades)")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.detect_width = detect_width
+        self.equalize = equalize
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        scale = 1.0
+        if self.detect_width and gray.shape[1] > self.detect_width:
+            scale = self.detect_width / gray.shape[1]
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if self.equalize:
+            gray = cv2.equalizeHist(gray)
+        min_side = max(1, int(round(self.min_size * scale)))
+        boxes, _, weights = self.cascade.detectMultiScale3(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(min_side, min_side), outputRejectLevels=True)
+        faces = []
+        for (x, y, w, h), weight in zip(boxes, np.ravel(weights) if len(boxes) else []):
+            # Level weights are unbounded; squash to 0..1 so all detectors share a scale.
+            score = float(1.0 / (1.0 + np.exp(-float(weight))))
+            faces.append(Face(int(round(x / scale)), int(round(y / scale)),
+                              int(round(w / scale)), int(round(h / scale)), score))
+        return faces
