@@ -1,0 +1,220 @@
+"""Fine-tune an ImageNet backbone into a face-mask classifier.
+
+    python -m train --data ../shared/data/prajna --out models/inception
+
+Steps: audit and decode every image → leak-free stratified split (duplicates never
+straddle it) → phase 1, a new head on a frozen body → phase 2, the body unfrozen →
+the best checkpoint by validation loss, evaluated once on the held-out split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("train")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", action="append", required=True, type=Path,
+                   help="folder with one sub-folder per class; repeat to merge datasets")
+    p.add_argument("--out", required=True, type=Path, help="output folder, e.g. models/NAME")
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--backbone", default="inception_v3")
+    p.add_argument("--weights", default="imagenet", help="imagenet | none | PATH to a no-top weights file")
+    p.add_argument("--epochs-head", type=int, default=25)
+    p.add_argument("--epochs-finetune", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--test-size", type=float, default=0.25, help="held-out fraction")
+    p.add_argument("--val-size", type=float, default=0.1,
+                   help="fraction of the training split kept for checkpoint selection")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--lr-head", type=float, default=1e-3, help="Adam, phase 1")
+    p.add_argument("--lr-finetune", type=float, default=1e-4, help="phase 2")
+    p.add_argument("--optimizer-finetune", choices=("sgd", "adam"), default="sgd",
+                   help="sgd: momentum 0.9, Nesterov (the seed's recipe)")
+    p.add_argument("--unfreeze-from", default=None,
+                   help="phase 2 trains the body from this layer on (default: all of it)")
+    p.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    p.add_argument("--dense", type=int, default=128, help="head units (0: none)")
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--mixed-precision", action="store_true", help="float16 compute on a GPU")
+    args = p.parse_args(argv)
+    for name in ("test_size", "val_size"):
+        if not 0.0 < getattr(args, name) < 0.9:
+            p.error(f"--{name.replace('_', '-')} must be between 0 and 0.9")
+    if args.epochs_head < 0 or args.epochs_finetune < 0 or args.epochs_head + args.epochs_finetune == 0:
+        p.error("--epochs-head/--epochs-finetune must be >= 0 and not both 0")
+    if args.weights.lower() == "none":
+        args.weights = None
+    return args
+
+
+def versions() -> dict:
+    return {d: importlib.metadata.version(d) for d in
+            ("tensorflow", "keras", "numpy", "scikit-learn", "pillow", "opencv-python-headless")}
+
+
+def make_pipelines(images, labels, train_idx, val_idx, batch_size, seed):
+    """tf.data pipelines: augmentation on the training split only, through Keras layers."""
+    import keras
+    import tensorflow as tf
+
+    augment = keras.Sequential([
+        keras.layers.RandomRotation(30 / 360, fill_mode="nearest", seed=seed),
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
+        keras.layers.RandomShear(x_factor=0.2, fill_mode="nearest", seed=seed),
+        keras.layers.RandomZoom(0.2, fill_mode="nearest", seed=seed),
+        keras.layers.RandomFlip("horizontal", seed=seed),
+    ], name="augment")
+
+    def as_float(x, y):
+        return tf.cast(x, tf.float32), y
+
+    train = (tf.data.Dataset.from_tensor_slices((images[train_idx], labels[train_idx]))
+             .shuffle(len(train_idx), seed=seed, reshuffle_each_iteration=True)
+             .batch(batch_size).map(as_float)
+             .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+             .prefetch(tf.data.AUTOTUNE))
+    val = (tf.data.Dataset.from_tensor_slices((images[val_idx], labels[val_idx]))
+           .batch(batch_size).map(as_float).prefetch(tf.data.AUTOTUNE))
+    return train, val
+
+
+def class_weights(labels, num_classes) -> dict | None:
+    """'balanced' weights when the largest class is >10% bigger than the smallest."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    counts = np.bincount(labels, minlength=num_classes)
+    if counts.min() and counts.max() <= 1.1 * counts.min():
+        return None
+    present = np.flatnonzero(counts)
+    weights = compute_class_weight("balanced", classes=present, y=labels)
+    return {int(c): float(w) for c, w in zip(present, weights)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from train import data, report
+    from train.model import WeightsUnavailable, build_model, set_trainable
+
+    keras.utils.set_random_seed(args.seed)
+    gpus = tf.config.list_physical_devices("GPU")
+    if args.mixed_precision:
+        if not gpus:
+            log.warning("--mixed-precision without a GPU is slower on a CPU; ignoring it")
+        else:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    log.info("devices: %s", ", ".join(d.name for d in gpus) or "CPU only")
+
+    dataset = data.load_dataset(args.data, args.input_size)
+    audit = dataset.audit_summary()
+    for item in dataset.skipped:
+        log.warning("skipped %s: %s", item["path"], item["reason"])
+    for name in dataset.empty_classes:
+        log.warning("class folder '%s' is empty: skipped", name)
+    log.info("%d images in %d classes; %d exact and %d near duplicates in %d groups",
+             audit["images"], len(dataset.classes), audit["exact_duplicates"],
+             audit["near_duplicates"], audit["duplicate_groups"])
+
+    train_all, test_idx = data.split_indices(dataset.labels, dataset.groups, args.test_size, args.seed)
+    sub_train, sub_val = data.split_indices(dataset.labels[train_all], dataset.groups[train_all],
+                                            args.val_size, args.seed)
+    train_idx, val_idx = train_all[sub_train], train_all[sub_val]
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    settings["data"] = [str(d) for d in args.data]
+    args.out.mkdir(parents=True, exist_ok=True)
+    data.write_split(args.out / "split.json", dataset,
+                     {"train": train_idx, "val": val_idx, "test": test_idx}, settings)
+    (args.out / "labels.txt").write_text("\n".join(dataset.classes) + "\n")
+    log.info("split: %d train, %d validation, %d held out", len(train_idx), len(val_idx), len(test_idx))
+
+    try:
+        with strategy.scope():
+            model = build_model(len(dataset.classes), args.input_size, args.backbone, args.weights,
+                                args.pooling, args.dense, args.dropout)
+    except WeightsUnavailable as exc:
+        log.error("%s", exc)
+        return 2
+
+    train_ds, val_ds = make_pipelines(dataset.images, dataset.labels, train_idx, val_idx,
+                                      args.batch_size * strategy.num_replicas_in_sync, args.seed)
+    weights = class_weights(dataset.labels[train_idx], len(dataset.classes))
+    model_path = args.out / "model.keras"
+    # One checkpoint across both phases: it keeps the best validation loss of the run.
+    checkpoint = keras.callbacks.ModelCheckpoint(model_path, monitor="val_loss", save_best_only=True)
+    steps = int(np.ceil(len(train_idx) / args.batch_size))
+    histories, timings = {}, {}
+    phases = [("head", args.epochs_head), ("finetune", args.epochs_finetune)]
+    for phase, epochs in phases:
+        if not epochs:
+            continue
+        set_trainable(model, phase, args.unfreeze_from)
+        with strategy.scope():
+            if phase == "head":
+                # The seed's Adam(lr, decay=lr/epochs), as a schedule.
+                lr = keras.optimizers.schedules.InverseTimeDecay(
+                    args.lr_head, decay_steps=1, decay_rate=args.lr_head / max(1, epochs))
+                optimizer = keras.optimizers.Adam(lr)
+            elif args.optimizer_finetune == "sgd":
+                optimizer = keras.optimizers.SGD(args.lr_finetune, momentum=0.9, nesterov=True)
+            else:
+                optimizer = keras.optimizers.Adam(args.lr_finetune)
+            model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+        log.info("phase %s: %d epochs, %d trainable weights", phase, epochs,
+                 len(model.trainable_weights))
+        start = time.perf_counter()
+        hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,
+                         callbacks=[checkpoint], verbose=2 if not sys.stdout.isatty() else 1)
+        elapsed = time.perf_counter() - start
+        histories[phase] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        timings[phase] = {"epochs": epochs, "seconds": round(elapsed, 1),
+                          "seconds_per_epoch": round(elapsed / epochs, 1), "steps_per_epoch": steps}
+
+    best = keras.models.load_model(model_path)
+    x_test, y_test = dataset.images[test_idx], dataset.labels[test_idx]
+    probs = best.predict(x_test.astype(np.float32), batch_size=args.batch_size, verbose=0)
+    metrics = report.held_out_metrics(y_test, probs, dataset.classes)
+    (args.out / "classification_report.txt").write_text(
+        report.classification_text(y_test, probs, dataset.classes))
+    report.plot_history(histories, args.out / "training.png")
+    report.plot_confusion(metrics["confusion_matrix"], dataset.classes, args.out / "confusion.png")
+    doc = {
+        "held_out": metrics,
+        "classes": dataset.classes,
+        "audit": audit,
+        "sizes": {"train": len(train_idx), "val": len(val_idx), "test": len(test_idx)},
+        "class_weights": weights,
+        "settings": settings,
+        "timings": timings,
+        "history": histories,
+        "versions": versions(),
+        "devices": [d.name for d in gpus] or ["CPU"],
+    }
+    (args.out / "metrics.json").write_text(json.dumps(doc, indent=1))
+    print(f"\nheld-out accuracy {metrics['accuracy']:.4f} on {metrics['count']} images "
+          f"(none of them duplicates of a training image)")
+    print(report.classification_text(y_test, probs, dataset.classes))
+    print(f"wrote {args.out}/: model.keras labels.txt split.json metrics.json "
+          "classification_report.txt training.png confusion.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

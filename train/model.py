@@ -1,0 +1,87 @@
+"""The classifier: raw RGB pixels in, class probabilities out.
+
+Preprocessing is the first layer of the graph, so training, export and the edge all
+feed the same thing — uint8-range RGB — and can never disagree about scaling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+from keras import layers
+
+BACKBONES = ("inception_v3",)
+MIN_INPUT = {"inception_v3": 75}
+
+
+class WeightsUnavailable(Exception):
+    """ImageNet weights could not be had; the message names the three choices."""
+
+
+def _weights_help(reason: str) -> str:
+    return (f"ImageNet weights are unavailable ({reason}). Choose one of:\n"
+            "  --weights imagenet   Keras downloads them once into ~/.keras/models (needs internet)\n"
+            "  --weights PATH       a local no-top weights file, e.g. "
+            "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5\n"
+            "  --weights none       train from scratch (much weaker on small datasets)")
+
+
+def build_backbone(name: str, input_size: int, weights: str | None) -> tuple[keras.Model, layers.Layer]:
+    """The body without its top, and the layer that maps 0..255 RGB to what it expects."""
+    if name != "inception_v3":
+        raise ValueError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
+    if input_size < MIN_INPUT[name]:
+        raise ValueError(f"{name} needs --input-size >= {MIN_INPUT[name]}")
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise WeightsUnavailable(_weights_help(f"{weights} is not a file"))
+    try:
+        body = keras.applications.InceptionV3(include_top=False, weights=weights,
+                                              input_shape=(input_size, input_size, 3))
+    except Exception as exc:  # urllib, ssl, h5py and Keras all raise their own types
+        raise WeightsUnavailable(_weights_help(f"{type(exc).__name__}: {exc}")) from exc
+    # keras.applications.inception_v3.preprocess_input: x / 127.5 - 1.
+    preprocess = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
+    return body, preprocess
+
+
+def build_model(num_classes: int, input_size: int = 224, backbone: str = "inception_v3",
+                weights: str | None = "imagenet", pooling: str = "avg", dense: int = 128,
+                dropout: float = 0.5) -> keras.Model:
+    """Raw pixels → in-graph preprocessing → frozen-BN body → the seed's head.
+
+    The body is called with ``training=False`` so its BatchNorm layers stay in inference
+    mode even after unfreezing: the Keras guidance for fine-tuning on small datasets.
+    """
+    body, preprocess = build_backbone(backbone, input_size, weights)
+    pixels = keras.Input((input_size, input_size, 3), name="pixels")
+    x = preprocess(pixels)
+    x = body(x, training=False)
+    pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}[pooling]
+    x = pool(name="pool")(x)
+    if dense:
+        x = layers.Dense(dense, activation="relu", name="head_dense")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    # float32 output even under mixed precision, so softmax stays numerically sound.
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")(x)
+    return keras.Model(pixels, outputs, name=f"maskwatch_{backbone}")
+
+
+def body_of(model: keras.Model) -> keras.Model:
+    """The nested backbone model inside ``model``."""
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+
+
+def set_trainable(model: keras.Model, phase: str, unfreeze_from: str | None = None) -> None:
+    """Phase ``head``: only the new head trains. Phase ``finetune``: the body too,
+    all of it or from the layer named ``unfreeze_from`` onwards."""
+    body = body_of(model)
+    body.trainable = phase == "finetune"
+    if phase == "finetune" and unfreeze_from:
+        names = [layer.name for layer in body.layers]
+        if unfreeze_from not in names:
+            raise ValueError(f"--unfreeze-from: no layer '{unfreeze_from}' in {body.name}")
+        start = names.index(unfreeze_from)
+        for layer in body.layers[:start]:
+            layer.trainable = False
