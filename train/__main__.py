@@ -110,8 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from train import data, report
-    from train.model import WeightsUnavailable, build_model, set_trainable
+    from train.model import WeightsUnavailable, build_model, check_weights, set_trainable
 
+    try:
+        check_weights(args.weights)
+    except WeightsUnavailable as exc:
+        log.error("%s", exc)
+        return 2
     keras.utils.set_random_seed(args.seed)
     gpus = tf.config.list_physical_devices("GPU")
     if args.mixed_precision:

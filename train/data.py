@@ -163,6 +163,9 @@ def split_indices(labels: np.ndarray, groups: np.ndarray, test_size: float, seed
     StratifiedGroupKFold with round(1/test_size) folds; the first fold is held out.
     """
     folds = max(2, int(round(1.0 / test_size)))
+    if len(set(groups.tolist())) < folds or np.bincount(labels).max() < folds:
+        raise ValueError(f"too few distinct images ({len(set(groups.tolist()))} groups) "
+                         f"to hold out {test_size:.0%} of them; add images or change the fraction")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     train, test = next(splitter.split(np.zeros(len(labels)), labels, groups))
     return np.sort(train), np.sort(test)

@@ -27,14 +27,19 @@ def _weights_help(reason: str) -> str:
             "  --weights none       train from scratch (much weaker on small datasets)")
 
 
+def check_weights(weights: str | None) -> None:
+    """Fail early, before the audit, when a weights file is named but absent."""
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise WeightsUnavailable(_weights_help(f"{weights} is not a file"))
+
+
 def build_backbone(name: str, input_size: int, weights: str | None) -> tuple[keras.Model, layers.Layer]:
     """The body without its top, and the layer that maps 0..255 RGB to what it expects."""
     if name != "inception_v3":
         raise ValueError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
     if input_size < MIN_INPUT[name]:
         raise ValueError(f"{name} needs --input-size >= {MIN_INPUT[name]}")
-    if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise WeightsUnavailable(_weights_help(f"{weights} is not a file"))
+    check_weights(weights)
     try:
         body = keras.applications.InceptionV3(include_top=False, weights=weights,
                                               input_shape=(input_size, input_size, 3))

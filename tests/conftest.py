@@ -1,0 +1,33 @@
+"""Shared test settings: quiet TensorFlow, and the one place that locates the shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+
+ROOT = Path(__file__).resolve().parents[1]
+# The one setting for the shared datasets: MASKWATCH_DATA, default ../shared/data.
+DATA = Path(os.environ.get("MASKWATCH_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_data(name: str) -> Path:
+    """The shared dataset ``name`` (prajna, scenes), or skip the test saying why."""
+    path = DATA / name
+    if not path.is_dir():
+        pytest.skip(f"shared dataset {path} is absent (set MASKWATCH_DATA to its parent folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def scenes_dir() -> Path:
+    return shared_data("scenes")
+
+
+@pytest.fixture(scope="session")
+def prajna_dir() -> Path:
+    return shared_data("prajna")

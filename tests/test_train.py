@@ -1,0 +1,187 @@
+"""Training: the audit, the leak-free split, in-graph preprocessing, a tiny full run, prepare."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.crop import crop_face, square_box
+from tests.synthetic import write_class_folders
+from train import data
+
+
+def _save(img: Image.Image, path, fmt=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, fmt)
+
+
+@pytest.fixture()
+def messy_dataset(tmp_path):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "messy"
+    rgb = lambda: Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8))  # noqa: E731
+    _save(rgb(), root / "a" / "good.jpg")
+    _save(rgb(), root / "b" / "good.png")
+    (root / "a" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + rng.bytes(500))
+    buf = io.BytesIO()
+    rgb().save(buf, "PNG")
+    (root / "a" / "truncated.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    (root / "a" / "notes.txt").write_text("not an image")
+    _save(rgb().convert("L"), root / "a" / "gray.png")
+    _save(rgb().convert("RGBA"), root / "b" / "rgba.png")
+    _save(rgb().convert("CMYK"), root / "b" / "cmyk.jpg")
+    _save(rgb().convert("P"), root / "b" / "palette.png")
+    _save(Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)), root / "b" / "tiny.png")
+    (root / "empty").mkdir()
+    return root
+
+
+def test_audit_skips_and_converts_and_lists(messy_dataset):
+    ds = data.load_dataset([messy_dataset], size=40, progress=False)
+    assert ds.classes == ["a", "b"]
+    assert ds.empty_classes == ["empty"]
+    skipped = {item["path"].rsplit("/", 1)[-1]: item["reason"] for item in ds.skipped}
+    assert set(skipped) == {"corrupt.jpg", "truncated.png", "notes.txt", "tiny.png"}
+    assert "too small" in skipped["tiny.png"]
+    assert all("not a readable image" in skipped[f] for f in ("corrupt.jpg", "truncated.png", "notes.txt"))
+    assert dict(ds.converted) == {"L": 1, "RGBA": 1, "CMYK": 1, "P": 1}
+    kept = sorted(p.name for p in ds.paths)
+    assert kept == ["cmyk.jpg", "good.jpg", "good.png", "gray.png", "palette.png", "rgba.png"]
+    assert ds.images.shape == (6, 40, 40, 3) and ds.images.dtype == np.uint8
+    summary = ds.audit_summary()
+    assert summary["images"] == 6 and len(summary["skipped"]) == 4
+
+
+@pytest.fixture()
+def planted(tmp_path):
+    """60 distinct images per class, plus exact copies and a re-encoded near-copy."""
+    root = write_class_folders(tmp_path / "planted", per_class=60, size=64, seed=3)
+    originals = [root / "horizontal" / "000.png", root / "horizontal" / "001.png", root / "vertical" / "000.png"]
+    for n, src in enumerate(originals):
+        shutil.copy(src, src.parent / f"copy{n}.png")
+    img = Image.open(originals[0]).resize((60, 60)).resize((64, 64))
+    img.save(originals[0].parent / "near0.jpg", quality=90)
+    return root
+
+
+def test_duplicates_are_found_and_grouped(planted):
+    ds = data.load_dataset([planted], size=48, progress=False)
+    assert ds.exact_duplicates == 3
+    assert ds.near_duplicates >= 1
+    group_of = {p.name if p.parent.name == "horizontal" else "v/" + p.name: g for p, g in zip(ds.paths, ds.groups)}
+    assert group_of["000.png"] == group_of["copy0.png"] == group_of["near0.jpg"]
+    assert group_of["001.png"] == group_of["copy1.png"]
+    assert group_of["v/000.png"] == group_of["v/copy2.png"]
+    assert group_of["000.png"] != group_of["001.png"]
+
+
+def test_split_is_deterministic_stratified_and_leak_free(planted):
+    ds = data.load_dataset([planted], size=48, progress=False)
+    train, test = data.split_indices(ds.labels, ds.groups, 0.25, seed=7)
+    again = data.split_indices(ds.labels, ds.groups, 0.25, seed=7)
+    other = data.split_indices(ds.labels, ds.groups, 0.25, seed=8)
+    assert np.array_equal(train, again[0]) and np.array_equal(test, again[1])
+    assert not np.array_equal(test, other[1])
+    assert set(train).isdisjoint(test) and len(train) + len(test) == len(ds.labels)
+    assert set(ds.groups[train]).isdisjoint(ds.groups[test])
+    assert 0.2 <= len(test) / len(ds.labels) <= 0.3
+    for label in (0, 1):  # stratified: each class near its overall share
+        share = (ds.labels[test] == label).mean()
+        assert abs(share - (ds.labels == label).mean()) < 0.08
+
+
+def test_preprocessing_is_inside_the_graph():
+    import keras
+
+    from train.model import body_of, build_model
+
+    model = build_model(2, input_size=75, weights=None)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 75, 75, 3)).astype(np.float32)
+    features = keras.Model(model.input, model.get_layer("pool").output)(pixels)
+    manual = keras.layers.GlobalAveragePooling2D()(body_of(model)(pixels / 127.5 - 1.0, training=False))
+    np.testing.assert_allclose(np.asarray(features), np.asarray(manual), rtol=1e-4, atol=1e-5)
+
+
+def test_weights_file_missing_names_the_choices(tmp_path, capsys, caplog):
+    from train.__main__ import main
+
+    root = write_class_folders(tmp_path / "d", per_class=6, size=48)
+    code = main(["--data", str(root), "--out", str(tmp_path / "m"), "--input-size", "75",
+                 "--weights", str(tmp_path / "nope.h5"), "--epochs-head", "1", "--epochs-finetune", "0"])
+    assert code == 2
+    text = caplog.text
+    assert "--weights imagenet" in text and "--weights PATH" in text and "--weights none" in text
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One real two-phase run of `python -m train`: input 75, random init, 1 epoch each."""
+    from train.__main__ import main
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    root = write_class_folders(tmp / "data", per_class=20, size=64, seed=5)
+    out = tmp / "models" / "tiny"
+    code = main(["--data", str(root), "--out", str(out), "--input-size", "75", "--weights", "none",
+                 "--epochs-head", "1", "--epochs-finetune", "1", "--batch-size", "8", "--seed", "1"])
+    assert code == 0
+    return out
+
+
+def test_tiny_run_writes_every_artifact(tiny_run):
+    for name in ("model.keras", "labels.txt", "split.json", "metrics.json", "classification_report.txt",
+                 "training.png", "confusion.png"):
+        assert (tiny_run / name).is_file(), name
+    assert (tiny_run / "labels.txt").read_text().split() == ["horizontal", "vertical"]
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert set(metrics["timings"]) == {"head", "finetune"}
+    assert metrics["audit"]["images"] == 40
+    assert metrics["settings"]["input_size"] == 75 and metrics["versions"]["tensorflow"]
+    split = json.loads((tiny_run / "split.json").read_text())
+    assert sum(len(split[p]) for p in ("train", "val", "test")) == 40
+
+
+def test_tiny_run_metrics_match_its_predictions(tiny_run):
+    import keras
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())["held_out"]
+    x, y, classes = data.read_split_images(tiny_run / "split.json", "test", 75, progress=False)
+    pred = keras.models.load_model(tiny_run / "model.keras").predict(x.astype(np.float32), verbose=0).argmax(1)
+    assert metrics["count"] == len(y)
+    assert metrics["accuracy"] == pytest.approx(float((pred == y).mean()))
+    matrix = np.zeros((2, 2), int)
+    np.add.at(matrix, (y, pred), 1)
+    assert metrics["confusion_matrix"] == matrix.tolist()
+
+
+def test_crop_is_rows_first_and_square():
+    frame = np.zeros((100, 300, 3), np.uint8)  # wide: x and y can't be confused silently
+    frame[20:40, 200:220] = 255                # a face at x=200..220, y=20..40
+    crop = crop_face(frame, (200, 20, 20, 20), margin=0.2)
+    assert crop.shape == (28, 28, 3)
+    assert crop[4:24, 4:24].min() == 255 and crop.sum() == 255 * 3 * 400
+    assert square_box((290, 90, 20, 20), frame.shape) == (286, 86, 300, 100)  # clipped
+
+
+def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
+    from edge.voc import load_scenes
+    from train.prepare import prepare
+
+    out = tmp_path / "faces"
+    summary = prepare(scenes_dir, out, margin=0.2, min_size=32, progress=False)
+    scenes = load_scenes(scenes_dir)
+    total = sum(len(s.faces) for s in scenes)
+    assert sum(summary["kept"].values()) + sum(summary["too_small"].values()) == total
+    assert set(summary["kept"]) <= {"with_mask", "without_mask", "mask_weared_incorrect"}
+    for label, count in summary["kept"].items():
+        assert len(list((out / label).glob("*.png"))) == count
+    # A saved crop is exactly the edge rule's crop of its photo.
+    scene = next(s for s in scenes for f in s.faces if min(f.box[2:]) >= 32)
+    n, face = next((n, f) for n, f in enumerate(scene.faces) if min(f.box[2:]) >= 32)
+    frame, _ = data.decode_rgb(scene.image)
+    saved = np.asarray(Image.open(out / face.label / f"{scene.image.stem}_{n}.png"))
+    assert np.array_equal(saved, crop_face(frame, face.box, 0.2))
