@@ -1,0 +1,350 @@
+"""The edge runtime's configuration: one TOML file, checked as a whole before anything starts.
+
+The shipped ``edge/maskwatch.toml`` holds every key with its default; a user's file is laid
+over it, so it only needs the keys it changes. The merged result is checked against the
+dataclasses below — an unknown key, a wrong type or an out-of-range value — and *every*
+problem is reported at once, each line naming the dotted key::
+
+    ConfigError: tracker.k: must be at most tracker.n (5), got 7
+                 sinks.gpio.red: expected an integer, got str
+
+Relative paths in a file are taken relative to that file's folder, so a config can sit next
+to the frames or models it names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import edge
+
+DEFAULT_CONFIG = Path(__file__).with_name("maskwatch.toml")
+# The bundled model, beside the edge package in a checkout or an install.
+DEFAULT_MODEL = Path(edge.__file__).resolve().parents[1] / "models" / "default"
+
+SOURCE_KINDS = ("picamera2", "opencv", "images")
+DETECTORS = ("haar", "blazeface")
+MODEL_FORMATS = ("", "int8", "dynamic", "float16", "float32")
+
+
+class ConfigError(Exception):
+    """The configuration can't be used; each line of the message names a dotted key."""
+
+
+def _spec(*, min=None, max=None, choices=None, gt=None):
+    """A field whose value must lie in [min, max], above ``gt``, or among ``choices``."""
+    return field(metadata={"min": min, "max": max, "choices": choices, "gt": gt})
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = _spec(choices=SOURCE_KINDS)
+    device: int = _spec(min=0)
+    url: str = _spec()
+    path: str = _spec()
+    width: int = _spec(min=16, max=8192)
+    height: int = _spec(min=16, max=8192)
+    fps: float = _spec(min=0.0, max=1000.0)
+    reconnect_min: float = _spec(gt=0.0, max=3600.0)
+    reconnect_max: float = _spec(gt=0.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    name: str = _spec(choices=DETECTORS)
+    # One table of constructor parameters per detector; only the chosen one is used.
+    haar: dict = _spec()
+    blazeface: dict = _spec()
+
+    @property
+    def params(self) -> dict:
+        return getattr(self, self.name)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = _spec()
+    format: str = _spec(choices=MODEL_FORMATS)
+    threads: int = _spec(min=1, max=64)
+    margin: float = _spec(min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    iou: float = _spec(gt=0.0, max=1.0)
+    k: int = _spec(min=1, max=1000)
+    n: int = _spec(min=1, max=1000)
+    threshold: float = _spec(min=0.0, max=1.0)
+    cooldown: float = _spec(min=0.0, max=86400.0)
+    max_age: float = _spec(min=0.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class LogSinkConfig:
+    enabled: bool = _spec()
+
+
+@dataclass(frozen=True)
+class GpioSinkConfig:
+    enabled: bool = _spec()
+    green: int = _spec(min=-1, max=27)
+    red: int = _spec(min=-1, max=27)
+    buzzer: int = _spec(min=-1, max=27)
+    active_high: bool = _spec()
+    violation_seconds: float = _spec(min=0.0, max=3600.0)
+    buzzer_seconds: float = _spec(min=0.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class SnapshotSinkConfig:
+    enabled: bool = _spec()
+    dir: str = _spec()
+    max_count: int = _spec(min=1)
+    max_age_days: float = _spec(gt=0.0)
+
+
+@dataclass(frozen=True)
+class SinksConfig:
+    log: LogSinkConfig
+    gpio: GpioSinkConfig
+    snapshot: SnapshotSinkConfig
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    watchdog: bool = _spec()
+    status_seconds: float = _spec(gt=0.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig
+    detector: DetectorConfig
+    model: ModelConfig
+    tracker: TrackerConfig
+    sinks: SinksConfig
+    service: ServiceConfig
+
+    @property
+    def model_path(self) -> Path:
+        """The model folder (or file) to load: the configured one, else the bundled default."""
+        return Path(self.model.path) if self.model.path else DEFAULT_MODEL
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read ``path`` laid over the shipped defaults (``None``: the defaults alone) and check it."""
+    data = _read_toml(DEFAULT_CONFIG)
+    if path is not None:
+        path = Path(path)
+        user = _read_toml(path)
+        _resolve_paths(user, path.resolve().parent)
+        data = _merge(data, user)
+    errors: list[str] = []
+    sections = _build_sections(data, errors)
+    _check_cross_fields(sections, errors)
+    if errors:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(where + "\n".join(errors))
+    return Config(**sections)
+
+
+def _build_sections(data: dict, errors: list[str]) -> dict:
+    """Each top-level table built on its own, so one bad table doesn't hide checks of others."""
+    hints = typing.get_type_hints(Config)
+    for key in data:
+        if key not in hints:
+            errors.append(f"{key}: unknown table (known: {', '.join(hints)})")
+    return {name: _build(kind, data.get(name, {}), name + ".", errors)
+            for name, kind in hints.items()}
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+# Keys holding file paths, and whether the value may instead be a URL.
+_PATH_KEYS = (("source", "path"), ("source", "url"), ("model", "path"),
+              ("sinks", "snapshot", "dir"))
+
+
+def _resolve_paths(user: dict, base: Path) -> None:
+    """Make the relative paths of a user's file relative to the file's folder."""
+    for keys in _PATH_KEYS:
+        table = user
+        for key in keys[:-1]:
+            table = table.get(key) if isinstance(table, dict) else None
+        value = table.get(keys[-1]) if isinstance(table, dict) else None
+        if isinstance(value, str) and value and "://" not in value and not Path(value).is_absolute():
+            table[keys[-1]] = str(base / value)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base``, table by table."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               dict: "a table"}
+
+
+def _build(cls, data, prefix: str, errors: list[str]):
+    """Build dataclass ``cls`` from ``data``, appending one message per bad key to ``errors``."""
+    if not isinstance(data, dict):
+        errors.append(f"{prefix.rstrip('.')}: expected a table, got {type(data).__name__}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            errors.append(f"{prefix}{key}: unknown key (known: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        key, kind = prefix + name, hints[name]
+        if name not in data:
+            errors.append(f"{key}: missing")
+            continue
+        value = data[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, value, key + ".", errors)
+            continue
+        if not _is_type(value, kind):
+            errors.append(f"{key}: expected {_TYPE_NAMES[kind]}, got {type(value).__name__} "
+                          f"{value!r}")
+            continue
+        if kind is float:
+            value = float(value)
+        problem = _range_problem(value, f.metadata)
+        if problem:
+            errors.append(f"{key}: {problem}, got {value!r}")
+        values[name] = value
+    if len(values) != len(fields) or any(v is None for v in values.values()):
+        return None
+    return cls(**values)
+
+
+def _is_type(value, kind) -> bool:
+    # bool is a subclass of int in Python, but `threads = true` is a mistake, not 1.
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _range_problem(value, spec) -> str | None:
+    if spec.get("choices") is not None and value not in spec["choices"]:
+        return "must be one of " + ", ".join(repr(c) for c in spec["choices"])
+    if spec.get("min") is not None and value < spec["min"]:
+        return f"must be at least {spec['min']}"
+    if spec.get("gt") is not None and value <= spec["gt"]:
+        return f"must be greater than {spec['gt']}"
+    if spec.get("max") is not None and value > spec["max"]:
+        return f"must be at most {spec['max']}"
+    return None
+
+
+def _check_cross_fields(sections: dict, errors: list[str]) -> None:
+    """Rules that involve two keys, and the chosen detector's parameter table.
+
+    A section that failed its own checks is None here and skipped.
+    """
+    tracker, source, sinks = sections["tracker"], sections["source"], sections["sinks"]
+    if tracker and tracker.k > tracker.n:
+        errors.append(f"tracker.k: must be at most tracker.n ({tracker.n}), got {tracker.k}")
+    if source and source.reconnect_min > source.reconnect_max:
+        errors.append(f"source.reconnect_min: must be at most source.reconnect_max "
+                      f"({source.reconnect_max}), got {source.reconnect_min}")
+    if source and source.kind == "images" and not source.path:
+        errors.append("source.path: the images source needs a folder")
+    if sinks:
+        gpio = sinks.gpio
+        pins = [(name, getattr(gpio, name)) for name in ("green", "red", "buzzer")
+                if getattr(gpio, name) >= 0]
+        for i, (name, pin) in enumerate(pins):
+            for other, other_pin in pins[:i]:
+                if pin == other_pin:
+                    errors.append(f"sinks.gpio.{name}: pin {pin} is already sinks.gpio.{other}")
+    if sections["detector"]:
+        _check_detector_params(sections["detector"], errors)
+
+
+def _detector_class(name: str):
+    # Imported here, not at the top: a detector module may pull in its own runtime.
+    if name == "haar":
+        from edge.detectors.haar import HaarDetector
+        return HaarDetector
+    from edge.detectors.blazeface import BlazeFaceDetector
+    return BlazeFaceDetector
+
+
+def _check_detector_params(detector: DetectorConfig, errors: list[str]) -> None:
+    """Check the chosen detector's table against its constructor's keyword parameters.
+
+    Names and types are checked here; values the constructor itself rejects (say, a
+    scale factor of 1) are reported when the pipeline builds it, under the same key.
+    """
+    prefix = f"detector.{detector.name}"
+    try:
+        cls = _detector_class(detector.name)
+    except ImportError as exc:
+        errors.append(f"detector.name: the {detector.name} detector is not available ({exc})")
+        return
+    params = {name: p for name, p in inspect.signature(cls).parameters.items()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for key, value in detector.params.items():
+        if key not in params:
+            errors.append(f"{prefix}.{key}: unknown parameter of the {detector.name} detector "
+                          f"(known: {', '.join(params)})")
+            continue
+        default = params[key].default
+        kind = type(default) if default not in (None, inspect.Parameter.empty) else None
+        if kind in _TYPE_NAMES and not _is_type(value, kind):
+            errors.append(f"{prefix}.{key}: expected {_TYPE_NAMES[kind]}, got "
+                          f"{type(value).__name__} {value!r}")
+    for name, p in params.items():
+        if p.default is inspect.Parameter.empty and name not in detector.params:
+            errors.append(f"{prefix}.{name}: missing (the {detector.name} detector needs it)")
+
+
+def with_overrides(config: Config, source: str | None = None,
+                   model: str | None = None) -> Config:
+    """The config with the command line's ``--source`` and ``--model`` laid over it.
+
+    ``--source`` is ``picamera2``, a camera index (``0``), a folder of images, or a video
+    file or stream URL (opencv).
+    """
+    if source is not None:
+        config = dataclasses.replace(config, source=_source_from_text(config.source, source))
+    if model is not None:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, path=model))
+    return config
+
+
+def _source_from_text(current: SourceConfig, text: str) -> SourceConfig:
+    if text == "picamera2":
+        return dataclasses.replace(current, kind="picamera2")
+    if text.isdigit():
+        return dataclasses.replace(current, kind="opencv", device=int(text), url="")
+    if Path(text).is_dir():
+        return dataclasses.replace(current, kind="images", path=text)
+    if "://" not in text and not Path(text).is_file():
+        raise ConfigError(f"--source {text}: no such file or folder (give picamera2, a camera "
+                          "index, a folder of images, a video file or a stream URL)")
+    return dataclasses.replace(current, kind="opencv", url=text)

@@ -1,0 +1,132 @@
+"""Follow faces across frames and turn noisy per-frame labels into debounced events.
+
+A classifier that is right 95% of the time is wrong about someone every few frames, and a
+buzzer that sounds on each of those mistakes gets unplugged. So alarms are raised about
+*people*, not frames:
+
+* **association** — each detected face continues the track whose last box it overlaps
+  most (IoU at least ``iou``, one face per track); a face that continues none starts a
+  new track.
+* **debounce** — a track keeps a vote for each of its last ``n`` observations: "without
+  mask with probability ≥ ``threshold``". When ``k`` of them say so, the track raises a
+  ``violation`` event — once.
+* **cooldown** — the violation stays raised (no repeat alarm) until the evidence has been
+  absent for ``cooldown`` seconds, whether the person put a mask on or walked away; then a
+  ``clear`` event. A violating track is kept that long even unseen, so a person the
+  detector misses for a moment and finds again is not a second alarm.
+* tracks without a violation are dropped after ``max_age`` seconds unseen.
+
+Times are seconds on any monotonic clock; the tracker never reads a clock itself, which
+keeps it deterministic under test.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.voc import match
+
+VIOLATION_LABEL = "without_mask"
+MASKED_LABEL = "with_mask"
+
+
+@dataclass
+class Track:
+    """One person, as far as the tracker can tell."""
+
+    id: int
+    box: tuple[int, int, int, int]          # x, y, w, h of the latest detection
+    label: str                              # the classifier's top class, latest frame
+    confidence: float                       # its probability
+    p_violation: float                      # probability of VIOLATION_LABEL, latest frame
+    last_seen: float
+    votes: deque = field(default_factory=deque)
+    violating: bool = False
+    evidence_at: float = float("-inf")      # last time k of n votes said "violation"
+
+    @property
+    def masked(self) -> bool:
+        return self.label == MASKED_LABEL
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change worth telling someone about: ``violation`` or ``clear``."""
+
+    kind: str
+    track_id: int
+    label: str
+    confidence: float
+    box: tuple[int, int, int, int]
+    t: float
+
+
+class Tracker:
+    """IoU tracking with k-of-n debounce; see the module docstring for the rules.
+
+    >>> tr = Tracker(labels=("with_mask", "without_mask"), k=2, n=3)
+    >>> tr.update(0.0, [(10, 10, 50, 50)], [[0.1, 0.9]])
+    []
+    >>> [e.kind for e in tr.update(0.1, [(12, 10, 50, 50)], [[0.2, 0.8]])]
+    ['violation']
+    """
+
+    def __init__(self, labels: tuple[str, ...], iou: float = 0.3, k: int = 3, n: int = 5,
+                 threshold: float = 0.7, cooldown: float = 5.0, max_age: float = 1.0):
+        if VIOLATION_LABEL not in labels:
+            raise ValueError(f"the model's classes {labels} have no '{VIOLATION_LABEL}'")
+        if not 1 <= k <= n:
+            raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+        self.labels = tuple(labels)
+        self.violation_index = self.labels.index(VIOLATION_LABEL)
+        self.iou, self.k, self.n = iou, k, n
+        self.threshold, self.cooldown, self.max_age = threshold, cooldown, max_age
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(self, t: float, boxes: list[tuple[int, int, int, int]],
+               probs: np.ndarray | list) -> list[Event]:
+        """Feed one frame's face boxes and class probabilities; return the events it causes."""
+        probs = np.asarray(probs, dtype=np.float32).reshape(len(boxes), len(self.labels))
+        pairs = match(list(boxes), [tr.box for tr in self.tracks], self.iou)
+        continued = {face: self.tracks[track] for face, track in pairs}
+        events = []
+        for i, box in enumerate(boxes):
+            track = continued.get(i)
+            if track is None:
+                track = Track(self._next_id, box, "", 0.0, 0.0, t, deque(maxlen=self.n))
+                self._next_id += 1
+                self.tracks.append(track)
+            self._observe(track, t, tuple(box), probs[i])
+            if sum(track.votes) >= self.k:
+                track.evidence_at = t
+                if not track.violating:
+                    track.violating = True
+                    events.append(self._event("violation", track, t))
+        kept = []
+        for track in self.tracks:
+            if track.violating and t - track.evidence_at >= self.cooldown:
+                track.violating = False
+                events.append(self._event("clear", track, t))
+            if track.violating or t - track.last_seen <= self.max_age:
+                kept.append(track)
+        self.tracks = kept
+        return events
+
+    def visible(self, t: float) -> list[Track]:
+        """The tracks seen in the frame at time ``t``."""
+        return [tr for tr in self.tracks if tr.last_seen == t]
+
+    def _observe(self, track: Track, t: float, box, p: np.ndarray) -> None:
+        top = int(np.argmax(p))
+        track.box, track.last_seen = box, t
+        track.label, track.confidence = self.labels[top], float(p[top])
+        track.p_violation = float(p[self.violation_index])
+        track.votes.append(track.p_violation >= self.threshold)
+
+    @staticmethod
+    def _event(kind: str, track: Track, t: float) -> Event:
+        return Event(kind, track.id, track.label, track.confidence, track.box, t)

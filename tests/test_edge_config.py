@@ -1,0 +1,92 @@
+"""The config: defaults load, every problem names its dotted key, check-config's exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import edge
+from edge.__main__ import main
+from edge.config import ConfigError, load_config, with_overrides
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "maskwatch.toml"
+    path.write_text(text)
+    return path
+
+
+def errors_of(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def test_defaults_load_and_the_default_model_is_beside_the_package():
+    config = load_config(None)
+    assert config.source.kind == "picamera2"
+    assert config.detector.name == "haar" and config.detector.params["min_neighbors"] == 5
+    assert config.tracker.k <= config.tracker.n
+    assert config.model_path == Path(edge.__file__).resolve().parents[1] / "models" / "default"
+
+
+def test_a_file_only_needs_the_keys_it_changes(tmp_path):
+    config = load_config(write(tmp_path, "[tracker]\nk = 2\n[sinks.gpio]\nred = 5\n"))
+    assert config.tracker.k == 2 and config.tracker.n == 5
+    assert config.sinks.gpio.red == 5 and config.sinks.gpio.green == 17
+
+
+@pytest.mark.parametrize("text, key, reason", [
+    ("[tracker]\nbogus = 1\n", "tracker.bogus", "unknown key"),
+    ("[sourc]\nkind = 'images'\n", "sourc", "unknown table"),
+    ("[sinks.gpio]\nred = 'x'\n", "sinks.gpio.red", "expected an integer"),
+    ("[model]\nthreads = true\n", "model.threads", "expected an integer"),
+    ("[tracker]\nthreshold = 1.5\n", "tracker.threshold", "at most 1"),
+    ("[tracker]\nk = 7\n", "tracker.k", "at most tracker.n"),
+    ("[source]\nkind = 'webcam'\n", "source.kind", "must be one of"),
+    ("[source]\nfps = -1\n", "source.fps", "at least 0"),
+    ("[sinks.gpio]\ngreen = 27\n", "sinks.gpio.red", "pin 27 is already sinks.gpio.green"),
+    ("[detector.haar]\nscale = 1.2\n", "detector.haar.scale", "unknown parameter"),
+    ("[detector.haar]\nmin_size = 'big'\n", "detector.haar.min_size", "expected an integer"),
+    ("[source]\nkind = 'images'\n", "source.path", "needs a folder"),
+    ("[tracker\n", "not valid TOML", ""),
+])
+def test_each_problem_names_its_key(tmp_path, text, key, reason):
+    message = errors_of(write(tmp_path, text))
+    assert key in message and reason in message
+
+
+def test_all_problems_are_reported_at_once(tmp_path):
+    message = errors_of(write(tmp_path, "[tracker]\nk = 9\n[model]\nmargin = 2.0\n"
+                                        "[service]\nwatchdog = 1\n"))
+    assert all(key in message for key in ("tracker.k", "model.margin", "service.watchdog"))
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path):
+    (tmp_path / "frames").mkdir()
+    config = load_config(write(tmp_path, "[source]\nkind = 'images'\npath = 'frames'\n"
+                                         "url = 'rtsp://cam/stream'\n[model]\npath = 'm'\n"))
+    assert Path(config.source.path) == tmp_path / "frames"
+    assert config.source.url == "rtsp://cam/stream"
+    assert config.model_path == tmp_path / "m"
+
+
+def test_command_line_source_and_model_override_the_file(tmp_path):
+    config = load_config(None)
+    assert with_overrides(config, source="0").source.kind == "opencv"
+    folder = with_overrides(config, source=str(tmp_path))
+    assert folder.source.kind == "images" and folder.source.path == str(tmp_path)
+    stream = with_overrides(config, source="rtsp://cam/1", model="models/x")
+    assert stream.source.url == "rtsp://cam/1" and stream.model.path == "models/x"
+    with pytest.raises(ConfigError, match="--source"):
+        with_overrides(config, source=str(tmp_path / "missing.mp4"))
+
+
+def test_check_config_exit_codes(tmp_path, capsys):
+    assert main(["check-config", str(write(tmp_path, "[tracker]\nk = 2\n"))]) == 0
+    assert main(["check-config", str(write(tmp_path, "[tracker]\nk = 'two'\n"))]) == 2
+    assert "tracker.k: expected an integer" in capsys.readouterr().err
+    # A value only the detector itself rejects is still reported under its key.
+    assert main(["check-config", str(write(tmp_path, "[detector.haar]\nscale_factor = 1.0\n"))]) == 2
+    assert "detector.haar: scale_factor must be greater than 1" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""Tracking and debounce: one bad frame raises nothing; a violation is raised once and clears."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.tracker import Tracker
+
+LABELS = ("with_mask", "without_mask")
+UNMASKED, MASKED = [0.05, 0.95], [0.95, 0.05]
+BOX = (100, 100, 80, 80)
+
+
+def tracker(**kw) -> Tracker:
+    params = dict(iou=0.3, k=3, n=5, threshold=0.7, cooldown=2.0, max_age=0.5) | kw
+    return Tracker(LABELS, **params)
+
+
+def feed(tr: Tracker, probs_per_frame, t0=0.0, dt=0.1, box=BOX):
+    """Feed one face per frame; return [(t, [event kinds])]."""
+    out = []
+    for i, probs in enumerate(probs_per_frame):
+        t = t0 + i * dt
+        out.append((t, [e.kind for e in tr.update(t, [box], [probs])]))
+    return out
+
+
+def kinds(history):
+    return [k for _, ks in history for k in ks]
+
+
+def test_one_bad_frame_raises_nothing():
+    tr = tracker()
+    assert kinds(feed(tr, [MASKED] * 5 + [UNMASKED] + [MASKED] * 5)) == []
+
+
+def test_two_bad_frames_of_five_raise_nothing_three_do():
+    assert kinds(feed(tracker(), [UNMASKED, MASKED, UNMASKED, MASKED, MASKED])) == []
+    history = feed(tracker(), [UNMASKED, MASKED, UNMASKED, MASKED, UNMASKED])
+    assert [ks for _, ks in history] == [[], [], [], [], ["violation"]]
+
+
+def test_below_threshold_is_not_a_vote():
+    assert kinds(feed(tracker(), [[0.35, 0.65]] * 10)) == []
+
+
+def test_a_violation_is_raised_once_then_clears_after_the_cooldown():
+    tr = tracker()
+    history = feed(tr, [UNMASKED] * 30)           # three seconds unmasked
+    assert kinds(history) == ["violation"]
+    history = feed(tr, [MASKED] * 40, t0=3.0)     # mask on: evidence ends 2 frames in
+    (t_clear,) = [t for t, ks in history if ks == ["clear"]]
+    assert 3.0 + 2.0 <= t_clear <= 3.0 + 0.2 + 2.0 + 1e-9
+    # Unmasked again after the clear: a new violation, for the same person.
+    assert kinds(feed(tr, [UNMASKED] * 3, t0=7.0)) == ["violation"]
+    assert len(tr.tracks) == 1 and tr.tracks[0].id == 1
+
+
+def test_a_violating_person_missed_for_a_moment_is_not_a_second_alarm():
+    tr = tracker()
+    assert kinds(feed(tr, [UNMASKED] * 5)) == ["violation"]
+    assert tr.update(1.0, [], []) == []           # the detector misses her for a second
+    assert kinds(feed(tr, [UNMASKED] * 5, t0=1.5, box=(104, 98, 80, 80))) == []
+    assert [t.id for t in tr.tracks] == [1]
+
+
+def test_tracks_are_kept_apart_and_dropped_after_max_age():
+    tr = tracker()
+    left, right = (10, 10, 60, 60), (300, 10, 60, 60)
+    tr.update(0.0, [left, right], [MASKED, UNMASKED])
+    tr.update(0.1, [(right[0] + 4, 12, 60, 60), (left[0] + 3, 11, 60, 60)], [UNMASKED, MASKED])
+    by_x = sorted(tr.tracks, key=lambda t: t.box[0])
+    assert [t.id for t in by_x] == [1, 2] and by_x[0].masked and not by_x[1].masked
+    assert len(tr.visible(0.1)) == 2
+    tr.update(0.7, [], [])
+    assert tr.tracks == []
+
+
+def test_a_model_without_a_without_mask_class_is_refused():
+    with pytest.raises(ValueError, match="without_mask"):
+        Tracker(("cat", "dog"))
