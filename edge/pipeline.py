@@ -1,0 +1,245 @@
+"""The run loop: source → detector → crop → classifier → tracker → sinks, all day.
+
+Built to be impossible to wedge:
+
+* everything that can be checked is checked before the camera opens — config, model,
+  detector, tracker — and a problem there is a :class:`StartupError` (exit 2, with the fix);
+* a live source (camera, stream) that fails is closed and reopened with doubling backoff,
+  for ever; while it is down no WATCHDOG pings go out, so systemd's watchdog can restart
+  the service if the outage outlasts ``WatchdogSec``;
+* a sink that fails is isolated by :class:`edge.sinks.SafeSink`;
+* SIGTERM/SIGINT only set a flag: the current frame finishes, the camera and GPIO are
+  released (all off) and :meth:`Pipeline.run` returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from edge.card import ModelError
+from edge.classifier import Classifier
+from edge.config import Config, ConfigError
+from edge.crop import crop_face
+from edge.detectors import make_detector
+from edge.notify import Notifier
+from edge.sinks import FrameResult, SafeSink, make_sinks
+from edge.sources import Frame, SourceError, make_source
+from edge.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+STAGES = ("detect", "crop", "classify", "track", "sinks")
+
+
+class StartupError(Exception):
+    """The runtime can't start as configured; the message says what to fix (exit code 2)."""
+
+
+def build_detector(config: Config):
+    """The configured detector; a value it rejects is reported under its config key."""
+    name = config.detector.name
+    try:
+        return make_detector(name, **config.detector.params)
+    except (TypeError, ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"detector.{name}: {exc}") from exc
+
+
+def build_classifier(config: Config) -> Classifier:
+    return Classifier(config.model_path, config.model.format or None, config.model.threads)
+
+
+def build_tracker(config: Config, labels: tuple[str, ...]) -> Tracker:
+    t = config.tracker
+    try:
+        return Tracker(labels, iou=t.iou, k=t.k, n=t.n, threshold=t.threshold,
+                       cooldown=t.cooldown, max_age=t.max_age)
+    except ValueError as exc:  # the model lacks a without_mask class
+        raise ModelError(f"{config.model_path}: {exc}; this runtime needs a mask model") from exc
+
+
+class Pipeline:
+    """One source, one detector, one classifier, one tracker and the sinks, wired together.
+
+    The parts can be passed in (tests, bench); otherwise they are built from ``config``.
+    """
+
+    def __init__(self, config: Config, *, annotate: Path | None = None, source=None,
+                 detector=None, classifier=None, sinks: list[SafeSink] | None = None,
+                 notifier: Notifier | None = None, log_stream=None):
+        self.config = config
+        try:
+            self.classifier = classifier or build_classifier(config)
+            self.detector = detector or build_detector(config)
+            self.tracker = build_tracker(config, self.classifier.labels)
+        except (ModelError, ConfigError) as exc:
+            raise StartupError(str(exc)) from exc
+        self.sinks = sinks if sinks is not None else make_sinks(
+            config.sinks, annotate=annotate, log_stream=log_stream)
+        self.source = source or make_source(config.source)
+        self.notifier = notifier or Notifier()
+        self.frames = 0
+        self.fps = 0.0
+        self.timings: dict[str, float] = {}     # seconds per stage, last frame
+        self._last_frame_at: float | None = None
+        self._last_ping = float("-inf")
+        self._last_status = float("-inf")
+        self._watchdog_interval = _watchdog_interval() if config.service.watchdog else None
+
+    # --- one frame -------------------------------------------------------------------
+    def process(self, frame: Frame) -> FrameResult:
+        """Run one frame through detection, classification, tracking and the sinks."""
+        clock = time.perf_counter
+        t0 = clock()
+        faces = self.detector.detect(frame.image)
+        t1 = clock()
+        crops = [crop_face(frame.image, f.box, self.config.model.margin) for f in faces]
+        t2 = clock()
+        probs = self.classifier.classify(crops)
+        t3 = clock()
+        events = self.tracker.update(frame.t, [f.box for f in faces], probs)
+        self._count_frame()
+        result = FrameResult(frame.t, time.time(), frame.image, self.tracker.visible(frame.t),
+                             events, self.fps, frame.name)
+        t4 = clock()
+        for sink in self.sinks:
+            sink.handle(result)
+        t5 = clock()
+        self.timings = dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)))
+        self.timings["faces"] = len(faces)
+        return result
+
+    def _count_frame(self) -> None:
+        now = time.monotonic()
+        if self._last_frame_at is not None:
+            dt = max(now - self._last_frame_at, 1e-6)
+            # A moving average over roughly the last ten frames: steady, yet follows changes.
+            self.fps = 1.0 / dt if self.fps == 0 else 0.9 * self.fps + 0.1 / dt
+        self._last_frame_at = now
+        self.frames += 1
+
+    # --- the loop --------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, max_frames: int | None = None) -> int:
+        """Process frames until the source ends, ``stop`` is set, or ``max_frames``.
+
+        Returns the number of frames processed. Always releases the source and sinks.
+        """
+        stop = stop or threading.Event()
+        cfg = self.config.source
+        live = getattr(self.source, "live", True)
+        backoff, down_since, is_open = cfg.reconnect_min, None, False
+        try:
+            while not stop.is_set() and (max_frames is None or self.frames < max_frames):
+                started = time.monotonic()
+                try:
+                    if not is_open:
+                        self.source.open()
+                        is_open = True
+                    frame = self.source.read()
+                except SourceError as exc:
+                    self._close_source()
+                    is_open = False
+                    if not live:  # a missing folder or broken file won't heal by waiting
+                        raise StartupError(f"source: {exc}") from exc
+                    if down_since is None:
+                        down_since = time.monotonic()
+                        log.warning("source down: %s; retrying with backoff up to %gs",
+                                    exc, cfg.reconnect_max)
+                    else:
+                        log.debug("source still down: %s", exc)
+                    self.notifier.status(f"source down: {exc}")
+                    self._idle(backoff, stop)
+                    backoff = min(backoff * 2, cfg.reconnect_max)
+                    continue
+                if frame is None:
+                    log.info("source ended after %d frames", self.frames)
+                    break
+                if down_since is not None:
+                    log.info("source back after %.1fs", time.monotonic() - down_since)
+                    down_since, backoff = None, cfg.reconnect_min
+                self.process(frame)
+                self._after_frame()
+                if cfg.fps > 0:
+                    stop.wait(max(0.0, started + 1.0 / cfg.fps - time.monotonic()))
+        finally:
+            self.close()
+        return self.frames
+
+    def _after_frame(self) -> None:
+        now = time.monotonic()
+        if self.frames == 1:
+            self.notifier.ready(f"first frame processed ({self.classifier.runtime})")
+            log.info("running: first frame processed")
+        if self._watchdog_interval is not None and now - self._last_ping >= self._watchdog_interval:
+            self.notifier.watchdog()
+            self._last_ping = now
+        if now - self._last_status >= self.config.service.status_seconds:
+            self.notifier.status(f"{self.fps:.1f} frames/s, {len(self.tracker.tracks)} tracked")
+            self._last_status = now
+
+    def _idle(self, seconds: float, stop: threading.Event) -> None:
+        """Wait while the source is down, still giving the sinks their clock (LED timers)."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            now = time.monotonic()
+            result = FrameResult(now, time.time(), None, fps=0.0)
+            for sink in self.sinks:
+                sink.handle(result)
+            if now >= deadline:
+                return
+            stop.wait(min(1.0, deadline - now))
+
+    def _close_source(self) -> None:
+        try:
+            self.source.close()
+        except Exception as exc:  # a dying camera may fail to close too; go on regardless
+            log.warning("source did not close cleanly: %s", exc)
+
+    def close(self) -> None:
+        """Release the camera and the sinks (GPIO all off); say STOPPING to systemd."""
+        self._close_source()
+        for sink in self.sinks:
+            sink.close()
+        self.notifier.stopping()
+        self.notifier.close()
+
+
+def _watchdog_interval() -> float | None:
+    """Ping at half systemd's WatchdogSec; None when the unit has no watchdog for us."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return int(usec) / 2e6
+    except ValueError:
+        return None
+
+
+def run_service(config: Config, annotate: Path | None = None) -> int:
+    """``python -m edge run``: build the pipeline, stop cleanly on SIGTERM/SIGINT; exit code."""
+    pipeline = Pipeline(config, annotate=annotate)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log.info("%s: stopping after this frame", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        frames = pipeline.run(stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    log.info("stopped after %d frames", frames)
+    return 0
+
+
+def with_source(config: Config, **changes) -> Config:
+    """``config`` with some source keys changed (used by demo and bench)."""
+    return dataclasses.replace(config, source=dataclasses.replace(config.source, **changes))

@@ -1,0 +1,60 @@
+"""LEDs and a buzzer through gpiozero: green while masked faces are in view, red and the
+buzzer for a set time after a violation.
+
+Timing follows the frames' clock rather than background threads, so the pins change
+only in :meth:`GpioSink.handle` — which the pipeline also calls while the camera is down,
+so a red LED still goes off on time. Tests run it under gpiozero's ``MockFactory``
+(``GPIOZERO_PIN_FACTORY=mock``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class GpioSink:
+    def __init__(self, green: int, red: int, buzzer: int, active_high: bool = True,
+                 violation_seconds: float = 5.0, buzzer_seconds: float = 1.0):
+        from gpiozero import LED, Buzzer  # imported here: only this sink needs it
+
+        self.devices = {}
+        try:
+            for name, pin, kind in (("green", green, LED), ("red", red, LED),
+                                    ("buzzer", buzzer, Buzzer)):
+                if pin >= 0:  # -1: not fitted
+                    self.devices[name] = kind(pin, active_high=active_high, initial_value=False)
+        except Exception:
+            self.close()  # free the pins already claimed before the retry claims them again
+            raise
+        self.violation_seconds = violation_seconds
+        self.buzzer_seconds = buzzer_seconds
+        self._red_until = float("-inf")
+        self._buzzer_until = float("-inf")
+
+    def handle(self, result) -> None:
+        if any(e.kind == "violation" for e in result.events):
+            self._red_until = result.t + self.violation_seconds
+            self._buzzer_until = result.t + self.buzzer_seconds
+        self._set("green", any(tr.masked and not tr.violating for tr in result.tracks))
+        self._set("red", result.t < self._red_until)
+        self._set("buzzer", result.t < self._buzzer_until)
+
+    def _set(self, name: str, on: bool) -> None:
+        device = self.devices.get(name)
+        if device is not None and bool(device.value) != on:
+            device.on() if on else device.off()
+
+    def close(self) -> None:
+        """Everything off, then release the pins; one bad pin doesn't keep the others on."""
+        states = []
+        for name, device in self.devices.items():
+            try:
+                device.off()
+                states.append(f"{name}={int(bool(device.value))}")
+                device.close()
+            except Exception as exc:
+                log.warning("GPIO %s could not be switched off and released: %s", name, exc)
+        log.info("GPIO off: %s", ", ".join(states) or "no pins")
+        self.devices = {}

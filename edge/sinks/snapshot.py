@@ -1,0 +1,72 @@
+"""Save the (annotated) frame of each violation as a JPEG, keeping a bounded archive.
+
+Files are ``violation-YYYYmmdd-HHMMSS-mmm-trackN.jpg``, mode 0640 whatever the umask (they
+show people's faces), written under a temporary name and renamed, so a reader never sees
+half a file. After each save the folder is pruned to ``max_count`` files and
+``max_age_days``; only files with this naming pattern are ever deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+
+from edge.sinks.annotate import draw
+
+log = logging.getLogger(__name__)
+
+PATTERN = "violation-*.jpg"
+
+
+class SnapshotSink:
+    def __init__(self, folder: Path | str, max_count: int = 500, max_age_days: float = 7.0):
+        self.folder = Path(folder)
+        self.folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+        self.max_count = max_count
+        self.max_age_days = max_age_days
+
+    def handle(self, result) -> None:
+        violations = [e for e in result.events if e.kind == "violation"]
+        if result.image is None or not violations:
+            return
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(draw(result.image, result.tracks),
+                                                     cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError("JPEG encoding failed")
+        stamp = datetime.fromtimestamp(result.wall)
+        for event in violations:
+            name = (f"violation-{stamp:%Y%m%d-%H%M%S}-{stamp.microsecond // 1000:03d}"
+                    f"-track{event.track_id}.jpg")
+            self._write(self.folder / name, jpeg.tobytes())
+        self.prune(now=result.wall)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            os.fchmod(fd, 0o640)  # the umask may have taken bits away; set them exactly
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+    def prune(self, now: float | None = None) -> list[Path]:
+        """Delete snapshots past the age limit, then the oldest past the count limit."""
+        now = time.time() if now is None else now
+        files = sorted(self.folder.glob(PATTERN), key=lambda p: p.stat().st_mtime)
+        too_old = [p for p in files if now - p.stat().st_mtime > self.max_age_days * 86400]
+        rest = [p for p in files if p not in too_old]
+        doomed = too_old + rest[:max(0, len(rest) - self.max_count)]
+        for path in doomed:
+            path.unlink(missing_ok=True)
+        if doomed:
+            log.debug("snapshot: pruned %d old files", len(doomed))
+        return doomed
+
+    def close(self) -> None:
+        pass
