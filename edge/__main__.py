@@ -1,0 +1,128 @@
+"""``python -m edge``: the edge runtime's commands.
+
+    run           the service loop (what systemd starts on the Pi)
+    check-config  validate a config file: exit 0, or 2 with every problem named
+    eval          accuracy on face crops (--faces) or the whole pipeline on photos (--scenes)
+    bench         per-stage latency, frames/s, memory and CPU, against a seed-style loop
+    demo          the pipeline on sample frames of the astronaut, with no camera (workstation)
+
+A configuration, model or source problem that needs a person exits with status 2 and says
+what to fix; systemd is told not to restart on it (``RestartPreventExitStatus=2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from edge.card import ModelError
+from edge.config import ConfigError, load_config, with_overrides
+from edge.pipeline import StartupError
+
+log = logging.getLogger("edge")
+
+
+def _add_config_args(parser: argparse.ArgumentParser, source: bool = True) -> None:
+    parser.add_argument("--config", type=Path, help="TOML config laid over edge/maskwatch.toml")
+    if source:
+        parser.add_argument("--source", help="picamera2, a camera index, a folder of images, "
+                                             "or a video file / stream URL")
+    parser.add_argument("--model", help="model folder with card.json (default: models/default)")
+
+
+def _config(args) -> object:
+    config = load_config(args.config)
+    return with_overrides(config, source=getattr(args, "source", None), model=args.model)
+
+
+def cmd_run(args) -> int:
+    from edge.pipeline import run_service
+    return run_service(_config(args), annotate=args.annotate)
+
+
+def cmd_check_config(args) -> int:
+    from edge.pipeline import build_detector
+    config = load_config(args.file)
+    build_detector(config)  # the detector's own range checks, under its config key
+    print(f"{args.file}: ok")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from edge import evaluate
+    return evaluate.main(_config(args), args)
+
+
+def cmd_bench(args) -> int:
+    from edge import bench
+    return bench.main(_config(args), args)
+
+
+def cmd_demo(args) -> int:
+    from edge.demo import run_demo
+    return run_demo(_config(args), args.out, frames_only=args.frames_only)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m edge", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="INFO",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the service loop")
+    _add_config_args(p)
+    p.add_argument("--annotate", type=Path, metavar="OUT",
+                   help="write annotated frames: a folder, or a .mp4/.avi/.mkv video")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a config file (exit 0 ok, 2 not)")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("eval", help="measure accuracy on face crops or annotated photos")
+    _add_config_args(p, source=False)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--faces", type=Path, metavar="DIR",
+                      help="one sub-folder of face crops per class")
+    what.add_argument("--scenes", type=Path, metavar="DIR",
+                      help="Pascal-VOC photos: DIR/images and DIR/annotations")
+    p.add_argument("--min-face", type=int, default=32,
+                   help="scenes: also report faces at least this many pixels wide")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    p.add_argument("--limit", type=int, help="use only the first N images (a quick look)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="per-stage latency, frames/s, memory and CPU")
+    _add_config_args(p)
+    p.add_argument("--frames", type=int, default=100, help="frames to measure")
+    p.add_argument("--warmup", type=int, default=10, help="frames to run first, unmeasured")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the seed-style TensorFlow loop")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="the pipeline on sample astronaut frames (workstation)")
+    _add_config_args(p, source=False)
+    p.add_argument("--out", type=Path, default=Path("build/demo"), help="output folder")
+    p.add_argument("--frames-only", action="store_true",
+                   help="only write the sample frames (for make run / make bench)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ConfigError, ModelError, StartupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""``python -m edge bench``: where a frame's time goes, on the machine it runs on.
+
+After ``--warmup`` unmeasured frames (the interpreter allocates and caches on its first
+calls), ``--frames`` frames go through the real pipeline code with no frame-rate cap, and
+each stage is timed: capture/decode, detect, crop, classify (also per face), track, and
+sinks (the log sink, writing to /dev/null — GPIO and snapshots are left out, they need
+hardware or a disk policy). Also reported: frames/s, peak RSS, and CPU use (100% = one
+core busy).
+
+Where TensorFlow is installed and the model folder holds its Keras model (``*.keras``),
+the same frames also go through a **seed-style loop** — Haar on the full-size frame with
+the seed's 1.1 / 4 settings, then Keras ``model.predict`` once per face — so the speed-up
+is a ratio measured in one run. Peak RSS is read before TensorFlow is loaded.
+
+A folder or video file source is replayed from the start when it runs out. A benchmark,
+not a test: it prints what it measured and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.config import Config
+from edge.crop import crop_face, resize_face
+from edge.pipeline import STAGES, Pipeline
+from edge.sinks import SafeSink
+from edge.sinks.log import LogSink
+from edge.sources import make_source
+
+log = logging.getLogger(__name__)
+
+BASELINE_FRAMES = 20   # frames for the seed-style loop: it is slow, and the ratio settles fast
+
+
+def _read(source, live: bool):
+    """The next frame, replaying a file or folder from its start when it ends."""
+    frame = source.read()
+    if frame is None and not live:
+        source.close()
+        source.open()
+        frame = source.read()
+    if frame is None:
+        raise SystemExit("bench: the source gave no frames")
+    return frame
+
+
+def _summary(values: list[float]) -> dict:
+    ms = sorted(v * 1000.0 for v in values)
+    if not ms:
+        return {"mean_ms": None, "p50_ms": None, "p95_ms": None, "n": 0}
+    return {"mean_ms": statistics.fmean(ms), "p50_ms": statistics.median(ms),
+            "p95_ms": ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))], "n": len(ms)}
+
+
+def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, list]:
+    """Run the pipeline; return the results and the measured frames' images (for the baseline)."""
+    source = make_source(config.source)
+    live = getattr(source, "live", True)
+    devnull = open(os.devnull, "w")
+    pipeline = Pipeline(config, source=source, sinks=[SafeSink("log", lambda: LogSink(devnull))])
+    samples = {name: [] for name in ("capture", *STAGES, "classify_per_face", "frame")}
+    faces, kept = [], []
+    try:
+        source.open()
+        for i in range(warmup + frames):
+            t0 = time.perf_counter()
+            if i == warmup:
+                cpu0, wall0 = os.times(), time.perf_counter()
+            frame = _read(source, live)
+            t1 = time.perf_counter()
+            pipeline.process(frame)
+            t2 = time.perf_counter()
+            if i < warmup:
+                continue
+            samples["capture"].append(t1 - t0)
+            samples["frame"].append(t2 - t0)
+            for stage in STAGES:
+                samples[stage].append(pipeline.timings[stage])
+            n = pipeline.timings["faces"]
+            faces.append(n)
+            if n:
+                samples["classify_per_face"].append(pipeline.timings["classify"] / n)
+            if len(kept) < BASELINE_FRAMES:
+                kept.append(frame.image)
+        wall = time.perf_counter() - wall0
+        cpu1 = os.times()
+    finally:
+        pipeline.close()
+        devnull.close()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    shape = kept[0].shape if kept else (0, 0)
+    result = {
+        "frames": frames, "warmup": warmup, "frame_size": [int(shape[1]), int(shape[0])],
+        "faces_per_frame": statistics.fmean(faces) if faces else 0.0,
+        "source": dataclasses.asdict(config.source), "detector": config.detector.name,
+        "detector_params": config.detector.params, "model": str(pipeline.classifier.model.path),
+        "format": pipeline.classifier.model.format, "runtime": pipeline.classifier.runtime,
+        "threads": config.model.threads,
+        "stages": {name: _summary(values) for name, values in samples.items()},
+        "fps": frames / wall if wall > 0 else None,
+        "cpu_percent": 100.0 * cpu / wall if wall > 0 else None,
+        # ru_maxrss is in KiB on Linux.
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+    return result, kept
+
+
+def _find_keras_model(model_file) -> Path | None:
+    folder = model_file.path.parent
+    named = model_file.card.get("keras")
+    if isinstance(named, str) and (folder / named).is_file():
+        return folder / named
+    return next(iter(sorted(folder.glob("*.keras"))), None)
+
+
+def seed_baseline(config: Config, model_file, images: list) -> dict:
+    """The seed's loop on ``images``: full-frame Haar (1.1, 4), Keras predict per face."""
+    keras_path = _find_keras_model(model_file)
+    if keras_path is None:
+        return {"skipped": f"no Keras model (*.keras) in {model_file.path.parent}"}
+    try:
+        import keras
+    except ImportError:
+        return {"skipped": "TensorFlow/Keras is not installed here"}
+    from edge.detectors.haar import SEED_PARAMS, HaarDetector
+
+    model = keras.models.load_model(keras_path, compile=False)
+    detector = HaarDetector(**SEED_PARAMS)
+    size = model_file.input_size
+
+    def one_frame(image):
+        for face in detector.detect(image):
+            crop = resize_face(crop_face(image, face.box, config.model.margin), size)
+            model.predict(crop[np.newaxis].astype(np.float32), verbose=0)
+
+    for image in images[:2]:
+        one_frame(image)  # warm-up: Keras traces its predict function on the first call
+    times = []
+    for image in images:
+        t0 = time.perf_counter()
+        one_frame(image)
+        times.append(time.perf_counter() - t0)
+    return {"keras_model": str(keras_path), "frames": len(images),
+            "frame": _summary(times), "fps": len(times) / sum(times) if sum(times) else None}
+
+
+def table(r: dict) -> str:
+    w, h = r["frame_size"]
+    lines = [f"{r['frames']} frames of {w}x{h} after {r['warmup']} warm-up, "
+             f"{r['faces_per_frame']:.2f} faces/frame; {r['detector']} detector, "
+             f"{Path(r['model']).name} ({r['format']}, {r['runtime']}, {r['threads']} threads)",
+             "", f"{'stage':<22}{'mean ms':>10}{'p50 ms':>10}{'p95 ms':>10}"]
+    names = {"capture": "capture/decode", "classify_per_face": "classify, per face",
+             "sinks": "sinks (log)", "frame": "whole frame"}
+    for stage, s in r["stages"].items():
+        cells = "".join(f"{s[k]:>10.2f}" if s[k] is not None else f"{'-':>10}"
+                        for k in ("mean_ms", "p50_ms", "p95_ms"))
+        lines.append(f"{names.get(stage, stage):<22}{cells}")
+    lines += ["", f"frames/s      {r['fps']:.1f}", f"CPU           {r['cpu_percent']:.0f}% "
+              "(100% = one core)", f"peak RSS      {r['peak_rss_mib']:.0f} MiB"]
+    base = r.get("baseline")
+    if base is not None and "skipped" in base:
+        lines.append(f"seed-style    skipped: {base['skipped']}")
+    elif base is not None:
+        lines.append(f"seed-style    {base['frame']['mean_ms']:.1f} ms/frame without capture "
+                     f"({base['fps']:.1f} frames/s) on {base['frames']} of the same frames")
+        lines.append(f"speed-up      {r['speedup']:.1f}x (seed-style ms/frame ÷ this pipeline's, "
+                     "capture excluded from both)")
+    return "\n".join(lines)
+
+
+def main(config: Config, args) -> int:
+    result, images = measure(config, args.frames, args.warmup)
+    if not args.no_baseline:
+        from edge.card import resolve_model
+        model_file = resolve_model(config.model_path, config.model.format or None)
+        base = seed_baseline(config, model_file, images)
+        result["baseline"] = base
+        if "skipped" not in base:
+            ours = result["stages"]["frame"]["mean_ms"] - result["stages"]["capture"]["mean_ms"]
+            result["speedup"] = base["frame"]["mean_ms"] / ours
+    print(table(result))
+    print(json.dumps(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0

@@ -1,0 +1,62 @@
+"""A tiny, hand-wired mask "classifier" for the edge tests, written as a real model folder.
+
+It is a test double with a known answer, not a trained model: one 1x1 convolution measures
+how much of the crop is strongly blue (``relu(B - R - 0.2)``), global pooling averages that,
+and a softmax turns "more than 0.5% blue" into ``with_mask``. The demo's drawn mask is a
+surgical blue and the astronaut's face is not, so on the demo frames it answers like a
+good mask model would — which lets tests check the tracker, GPIO and log end to end.
+
+The folder holds what export writes — ``card.json`` and ``NAME-float32.tflite`` — plus the
+Keras model for bench's seed-style baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge.card import SCHEMA_VERSION, sha256_of
+
+NAME = "bluemask"
+CLASSES = ("with_mask", "without_mask")
+SIZE = 32
+
+
+def build_keras_model():
+    import keras
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    x = keras.layers.Conv2D(1, 1, activation="relu", name="blue")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="decide")(x)
+    model = keras.Model(inputs, outputs)
+    # blue = relu(B - R - 0.2): zero for skin, hair and grey walls.
+    model.get_layer("blue").set_weights([np.array([-1.0, 0.0, 1.0]).reshape(1, 1, 3, 1),
+                                         np.array([-0.2])])
+    # logit(with_mask) - logit(without_mask) = 1000 * (blue - 0.005)
+    model.get_layer("decide").set_weights([np.array([[1000.0, 0.0]]), np.array([-5.0, 0.0])])
+    return model
+
+
+def write_model_folder(folder: Path) -> Path:
+    """Write ``card.json``, the float32 TFLite file and ``NAME.keras`` into ``folder``."""
+    import tensorflow as tf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = build_keras_model()
+    tflite = folder / f"{NAME}-float32.tflite"
+    tflite.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    model.save(folder / f"{NAME}.keras")
+    card = {
+        "schema": SCHEMA_VERSION,
+        "name": NAME,
+        "classes": list(CLASSES),
+        "input": {"size": SIZE, "color": "RGB"},
+        "formats": {"float32": {"accepted": True, "file": tflite.name,
+                                "sha256": sha256_of(tflite), "bytes": tflite.stat().st_size}},
+    }
+    (folder / "card.json").write_text(json.dumps(card, indent=2))
+    return folder
