@@ -7,7 +7,7 @@
     demo          the pipeline on sample frames of the astronaut, with no camera (workstation)
 
 A configuration, model or source problem that needs a person exits with status 2 and says
-what to fix; systemd is told not to restart on it (``RestartPreventExitStatus=2``).
+what to fix (in the journal, under systemd).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import numpy as np
 
 from edge.tracker import Event, Track
 
-log = logging.getLogger(__name__)
+# Not "log": that name is the edge.sinks.log submodule once it is imported.
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class SafeSink:
             self._drop()
             return
         if self.failing:
-            log.info("sink %s works again", self.name)
+            logger.info("sink %s works again", self.name)
             self.failing = False
 
     def close(self) -> None:
@@ -73,7 +74,7 @@ class SafeSink:
 
     def _failed(self, what: str) -> None:
         if not self.failing:
-            log.exception("sink %s %s; the loop goes on and retries it every %gs",
+            logger.exception("sink %s %s; the loop goes on and retries it every %gs",
                           self.name, what, self._retry_seconds)
         self.failing = True
         self._retry_at = time.monotonic() + self._retry_seconds
@@ -84,7 +85,7 @@ class SafeSink:
             try:
                 sink.close()
             except Exception as exc:
-                log.warning("sink %s did not close cleanly: %s", self.name, exc)
+                logger.warning("sink %s did not close cleanly: %s", self.name, exc)
 
 
 def make_sinks(config, annotate: Path | None = None, retry_seconds: float = 5.0,
