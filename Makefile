@@ -23,3 +23,16 @@ test: $(STAMP)  ## run the whole test suite
 clean:  ## remove the venv and caches (keeps models)
 	rm -rf $(VENV) .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# --- Deploy on a Raspberry Pi (issue 4). install/uninstall need root: sudo make install.
+# DESTDIR=, DRY_RUN=1, SKIP_PIP=1, FORCE=1 and PURGE=1 are passed to the scripts.
+.PHONY: install uninstall check-arm
+
+install:  ## install or upgrade the systemd service on this Pi (keeps config and state)
+	deploy/install.sh
+
+uninstall:  ## remove the service and code; PURGE=1 also removes config, state and user
+	deploy/uninstall.sh
+
+check-arm:  ## resolve the edge extra to arm64 wheels for Bookworm/Trixie (needs PyPI)
+	PYTHON=$(PY) deploy/check-arm.sh
