@@ -31,3 +31,18 @@ def scenes_dir() -> Path:
 @pytest.fixture(scope="session")
 def prajna_dir() -> Path:
     return shared_data("prajna")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One real two-phase run of `python -m train`: input 75, random init, 1 epoch each."""
+    from tests.synthetic import write_class_folders
+    from train.__main__ import main
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    root = write_class_folders(tmp / "data", per_class=20, size=64, seed=5)
+    out = tmp / "models" / "tiny"
+    code = main(["--data", str(root), "--out", str(out), "--input-size", "75", "--weights", "none",
+                 "--epochs-head", "1", "--epochs-finetune", "1", "--batch-size", "8", "--seed", "1"])
+    assert code == 0
+    return out

@@ -118,20 +118,6 @@ def test_weights_file_missing_names_the_choices(tmp_path, capsys, caplog):
     assert "--weights imagenet" in text and "--weights PATH" in text and "--weights none" in text
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """One real two-phase run of `python -m train`: input 75, random init, 1 epoch each."""
-    from train.__main__ import main
-
-    tmp = tmp_path_factory.mktemp("tiny")
-    root = write_class_folders(tmp / "data", per_class=20, size=64, seed=5)
-    out = tmp / "models" / "tiny"
-    code = main(["--data", str(root), "--out", str(out), "--input-size", "75", "--weights", "none",
-                 "--epochs-head", "1", "--epochs-finetune", "1", "--batch-size", "8", "--seed", "1"])
-    assert code == 0
-    return out
-
-
 def test_tiny_run_writes_every_artifact(tiny_run):
     for name in ("model.keras", "labels.txt", "split.json", "metrics.json", "classification_report.txt",
                  "training.png", "confusion.png"):
