@@ -24,6 +24,25 @@ clean:  ## remove the venv and caches (keeps models)
 	rm -rf $(VENV) .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
+# --- Train and export on a workstation. DATA may name several class-folder datasets.
+# TRAIN_ARGS passes more flags, e.g. TRAIN_ARGS="--weights none --input-size 128".
+SCENE_FACES ?= build/scene-faces
+TRAIN_ARGS  ?=
+EXPORT_ARGS ?=
+.PHONY: train export bench-models scene-faces
+
+train: $(STAMP)  ## fine-tune InceptionV3 on DATA into models/NAME
+	$(PYTHON) -m train $(foreach d,$(DATA),--data $(d)) --out models/$(NAME) $(TRAIN_ARGS)
+
+export: $(STAMP)  ## TFLite float32/float16/dynamic/int8 of models/NAME, parity-gated, + card.json
+	$(PYTHON) -m export --model models/$(NAME)/model.keras $(EXPORT_ARGS)
+
+bench-models: $(STAMP)  ## latency of each published format of models/NAME at 1, 2 and 4 threads
+	$(PYTHON) -m export.bench --model models/$(NAME)
+
+scene-faces: $(STAMP)  ## face crops from the shared VOC scenes, as class folders for DATA
+	$(PYTHON) -m train.prepare --voc ../shared/data/scenes --out $(SCENE_FACES)
+
 # --- Deploy on a Raspberry Pi (issue 4). install/uninstall need root: sudo make install.
 # DESTDIR=, DRY_RUN=1, SKIP_PIP=1, FORCE=1 and PURGE=1 are passed to the scripts.
 .PHONY: install uninstall check-arm
