@@ -134,11 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     output = args.output or default_weights_path()
+    if not output.name.endswith(".weights.h5"):
+        parser.error("--output must end in .weights.h5 (Keras's weights-file suffix)")
     if output.is_file() and not args.force:
         print(f"{output} already exists; nothing to do (--force converts again)")
         return 0
-    if args.output and not output.name.endswith(".weights.h5"):
-        parser.error("--output must end in .weights.h5 (Keras's weights-file suffix)")
     start = time.perf_counter()
     try:
         path = convert_weights(output, force=args.force)

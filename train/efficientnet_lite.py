@@ -22,6 +22,7 @@ Public interface::
 
     efficientnet_lite0(input_shape, include_top, weights, classes) -> keras.Model
     preprocess_input(x)      # raw RGB 0..255 -> what the weights expect, keras ops
+    preprocessing_layer()    # the same as a built-in Rescaling layer, for in-graph use
     count_macs(model)        # multiply-accumulates of one forward pass
     GMACS_224                # count_macs of the headless model at 224x224
 
@@ -61,6 +62,10 @@ HEAD_FILTERS = 1280
 # of 1e-5 would shift every activation slightly).
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
+
+# Input normalisation the weights were trained with: (x - 127) / 128, see preprocess_input.
+INPUT_MEAN = 127.0
+INPUT_STD = 128.0
 
 # Keras layer name -> PyTorch module name, for the layers outside the blocks.
 _STEM_HEAD = {
@@ -121,14 +126,24 @@ def preprocess_input(x):
 
     EfficientNet-Lite was trained on ``(x - 127) / 128`` (MEAN_RGB=127, STDDEV_RGB=128
     in the TPU repository's lite builder), i.e. roughly -1..1 per channel — not the
-    per-channel ImageNet mean/std that EfficientNet-B0 uses. Checked, not assumed: on
-    chelsea and coffee this scaling gives the right classes with clearly higher
-    confidence than ImageNet mean/std (see tests/test_efficientnet_lite.py).
+    per-channel ImageNet mean/std that EfficientNet-B0 uses ("inception-style mean and
+    stddev for better post-quantization", says Google's lite config). Checked, not
+    assumed: with it, chelsea and coffee get more probability on their right classes
+    than with ImageNet mean/std (tests/test_efficientnet_lite.py).
 
     Uses only keras ops, so it works on numpy arrays and inside a Keras graph alike;
-    ``keras.layers.Rescaling(1 / 128, offset=-127 / 128)`` is the same as a layer.
+    ``preprocessing_layer()`` is the same as a layer.
     """
-    return (ops.cast(x, "float32") - 127.0) / 128.0
+    return (ops.cast(x, "float32") - INPUT_MEAN) / INPUT_STD
+
+
+def preprocessing_layer(name: str = "preprocess") -> layers.Rescaling:
+    """``preprocess_input`` as a built-in Keras layer: x / 128 - 127 / 128.
+
+    A Rescaling layer rather than a Lambda: it saves and reloads without custom code or
+    unsafe deserialisation, and TFLite folds it into a single quantised MUL/ADD.
+    """
+    return layers.Rescaling(1.0 / INPUT_STD, offset=-INPUT_MEAN / INPUT_STD, name=name)
 
 
 def _conv_bn(x, filters, kernel, stride, name, activation=True):
@@ -235,7 +250,7 @@ def load_weights(model: keras.Model, path: Path) -> None:
 
     Why not ``model.load_weights(path)`` directly: a Keras 3 ``.weights.h5`` file keys
     layers by class and position ("layers/conv2d_3"), not by name, and loading it into
-    a headless model succeeds *silently*, so a mismatch would go unnoticed. Loading
+    a headless model succeeds without an error, so a mismatch would go unnoticed. Loading
     into the exact architecture that wrote it and copying by name can't mis-assign.
     """
     path = Path(path)
