@@ -53,15 +53,16 @@ def build_backbone(name: str, input_size: int, weights: str | None) -> tuple[ker
 def build_model(num_classes: int, input_size: int = 224, backbone: str = "inception_v3",
                 weights: str | None = "imagenet", pooling: str = "avg", dense: int = 128,
                 dropout: float = 0.5) -> keras.Model:
-    """Raw pixels → in-graph preprocessing → frozen-BN body → the seed's head.
+    """Raw pixels → in-graph preprocessing → body → the seed's head.
 
-    The body is called with ``training=False`` so its BatchNorm layers stay in inference
-    mode even after unfreezing: the Keras guidance for fine-tuning on small datasets.
+    A pretrained body is called with ``training=False`` so its BatchNorm layers keep their
+    ImageNet statistics even after unfreezing: the Keras guidance for fine-tuning on small
+    datasets. A body trained from scratch has no statistics to keep, so its BatchNorm trains.
     """
     body, preprocess = build_backbone(backbone, input_size, weights)
     pixels = keras.Input((input_size, input_size, 3), name="pixels")
     x = preprocess(pixels)
-    x = body(x, training=False)
+    x = body(x, training=False) if weights is not None else body(x)
     pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}[pooling]
     x = pool(name="pool")(x)
     if dense:
