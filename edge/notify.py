@@ -31,6 +31,9 @@ class Notifier:
             # A leading '@' names a socket in the abstract namespace (a NUL byte on the wire).
             self._address = "\0" + address[1:] if address.startswith("@") else address
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            # Never block the frame loop: when the receiver's queue is full (it holds only
+            # net.unix.max_dgram_qlen datagrams) a message is dropped, not waited for.
+            self._sock.setblocking(False)
         self._failed = False
 
     @property

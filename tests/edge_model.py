@@ -12,7 +12,11 @@ Keras model for bench's seed-style baseline.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +64,11 @@ def write_model_folder(folder: Path) -> Path:
     }
     (folder / "card.json").write_text(json.dumps(card, indent=2))
     return folder
+
+
+@functools.cache
+def model_folder() -> Path:
+    """The test model, built once per test session in a temporary folder."""
+    folder = Path(tempfile.mkdtemp(prefix="maskwatch-test-model-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_model_folder(folder / NAME)
