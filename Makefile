@@ -43,6 +43,34 @@ bench-models: $(STAMP)  ## latency of each published format of models/NAME at 1,
 scene-faces: $(STAMP)  ## face crops from the shared VOC scenes, as class folders for DATA
 	$(PYTHON) -m train.prepare --voc ../shared/data/scenes --out $(SCENE_FACES)
 
+# --- Run on the edge (issue 3). Without SOURCE, run and bench use sample frames built from
+# skimage's astronaut (build/demo/frames), so they work with no camera and no data; GPIO is
+# simulated (gpiozero's mock pins) off a Pi. MODEL defaults to the bundled model.
+MODEL   ?= models/default
+SOURCE  ?=
+CONFIG  ?=
+SCENES  ?= ../shared/data/scenes
+DEMO    := build/demo
+EDGE_CONFIG = $(if $(CONFIG),--config $(CONFIG))
+.PHONY: run eval bench demo demo-frames
+
+demo-frames: $(STAMP)
+	$(PYTHON) -m edge demo --frames-only --out $(DEMO)
+
+demo: $(STAMP)  ## the pipeline on astronaut frames: annotated images + events in build/demo
+	$(PYTHON) -m edge demo $(EDGE_CONFIG) --model $(MODEL) --out $(DEMO)
+
+run: $(if $(SOURCE),$(STAMP),demo-frames)  ## the service loop on SOURCE (default: the demo frames), annotated into build/run
+	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge run $(EDGE_CONFIG) \
+		--model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) --annotate build/run
+
+eval: $(STAMP)  ## detection and mask accuracy of the whole pipeline on the shared VOC scenes
+	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --json build/eval-scenes.json
+
+bench: $(if $(SOURCE),$(STAMP),demo-frames)  ## per-stage latency at 640x480, one face, vs the seed-style loop
+	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \
+		--json build/bench.json
+
 # --- Deploy on a Raspberry Pi (issue 4). install/uninstall need root: sudo make install.
 # DESTDIR=, DRY_RUN=1, SKIP_PIP=1, FORCE=1 and PURGE=1 are passed to the scripts.
 .PHONY: install uninstall check-arm
