@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder with one sub-folder per class; repeat to merge datasets")
     p.add_argument("--out", required=True, type=Path, help="output folder, e.g. models/NAME")
     p.add_argument("--input-size", type=int, default=224)
-    p.add_argument("--backbone", default="inception_v3")
+    p.add_argument("--backbone", choices=("inception_v3", "efficientnet_lite0"), default="inception_v3")
     p.add_argument("--weights", default="imagenet", help="imagenet | none | PATH to a no-top weights file")
     p.add_argument("--epochs-head", type=int, default=25)
     p.add_argument("--epochs-finetune", type=int, default=10)

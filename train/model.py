@@ -11,8 +11,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
-BACKBONES = ("inception_v3",)
-MIN_INPUT = {"inception_v3": 75}
+BACKBONES = ("inception_v3", "efficientnet_lite0")
+MIN_INPUT = {"inception_v3": 75, "efficientnet_lite0": 32}
 
 
 class WeightsUnavailable(Exception):
@@ -21,7 +21,8 @@ class WeightsUnavailable(Exception):
 
 def _weights_help(reason: str) -> str:
     return (f"ImageNet weights are unavailable ({reason}). Choose one of:\n"
-            "  --weights imagenet   Keras downloads them once into ~/.keras/models (needs internet)\n"
+            "  --weights imagenet   Keras downloads them once into ~/.keras/models (needs internet);\n"
+            "                       for efficientnet_lite0: python -m train.convert_weights, offline\n"
             "  --weights PATH       a local no-top weights file, e.g. "
             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5\n"
             "  --weights none       train from scratch (much weaker on small datasets)")
@@ -35,19 +36,26 @@ def check_weights(weights: str | None) -> None:
 
 def build_backbone(name: str, input_size: int, weights: str | None) -> tuple[keras.Model, layers.Layer]:
     """The body without its top, and the layer that maps 0..255 RGB to what it expects."""
-    if name != "inception_v3":
+    if name not in BACKBONES:
         raise ValueError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
     if input_size < MIN_INPUT[name]:
         raise ValueError(f"{name} needs --input-size >= {MIN_INPUT[name]}")
     check_weights(weights)
+    shape = (input_size, input_size, 3)
+    if name == "efficientnet_lite0":
+        from train import efficientnet_lite
+
+        try:
+            body = efficientnet_lite.efficientnet_lite0(shape, include_top=False, weights=weights)
+        except efficientnet_lite.WeightsFileError as exc:
+            raise WeightsUnavailable(_weights_help(str(exc))) from exc
+        return body, efficientnet_lite.preprocessing_layer()
     try:
-        body = keras.applications.InceptionV3(include_top=False, weights=weights,
-                                              input_shape=(input_size, input_size, 3))
+        body = keras.applications.InceptionV3(include_top=False, weights=weights, input_shape=shape)
     except Exception as exc:  # urllib, ssl, h5py and Keras all raise their own types
         raise WeightsUnavailable(_weights_help(f"{type(exc).__name__}: {exc}")) from exc
     # keras.applications.inception_v3.preprocess_input: x / 127.5 - 1.
-    preprocess = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
-    return body, preprocess
+    return body, layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
 
 
 def build_model(num_classes: int, input_size: int = 224, backbone: str = "inception_v3",
