@@ -29,7 +29,7 @@ from edge.crop import crop_face
 from edge.detectors import make_detector
 from edge.notify import Notifier
 from edge.sinks import FrameResult, SafeSink, make_sinks
-from edge.sources import Frame, SourceError, make_source
+from edge.sources import Frame, SourceError, SourceUnusable, make_source
 from edge.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Pipeline:
         t0 = clock()
         faces = self.detector.detect(frame.image)
         t1 = clock()
-        crops = [crop_face(frame.image, f.box, self.config.model.margin) for f in faces]
+        faces, crops = self._crops(frame.image, faces)
         t2 = clock()
         probs = self.classifier.classify(crops)
         t3 = clock()
@@ -113,6 +113,18 @@ class Pipeline:
         self.timings = dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)))
         self.timings["faces"] = len(faces)
         return result
+
+    def _crops(self, image, faces):
+        """The faces that can be cropped, and their crops (a box wholly outside is dropped)."""
+        kept, crops = [], []
+        for face in faces:
+            try:
+                crops.append(crop_face(image, face.box, self.config.model.margin))
+            except ValueError:
+                log.debug("dropped face %s: outside the frame", face.box)
+                continue
+            kept.append(face)
+        return kept, crops
 
     def _count_frame(self) -> None:
         now = time.monotonic()
@@ -144,7 +156,8 @@ class Pipeline:
                 except SourceError as exc:
                     self._close_source()
                     is_open = False
-                    if not live:  # a missing folder or broken file won't heal by waiting
+                    if not live or isinstance(exc, SourceUnusable):
+                        # A missing folder, a broken file or package won't heal by waiting.
                         raise StartupError(f"source: {exc}") from exc
                     if down_since is None:
                         down_since = time.monotonic()

@@ -380,3 +380,13 @@ def test_bench_reports_stages_and_the_seed_style_ratio(model, few_frames, tmp_pa
     assert result["baseline"]["keras_model"].endswith("bluemask.keras")
     assert result["speedup"] > 0
     assert "speed-up" in capsys.readouterr().out
+
+
+def test_without_picamera2_run_exits_2_instead_of_retrying(model, capsys):
+    try:
+        import picamera2  # noqa: F401
+        pytest.skip("picamera2 is installed here")
+    except ImportError:
+        pass
+    assert main(["run", "--model", str(model), "--source", "picamera2"]) == 2
+    assert "apt install python3-picamera2" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.sources import SourceError
+from edge.sources import SourceError, SourceUnusable
 from edge.sources.images import ImageFolderSource
 from edge.sources.opencv import OpenCVSource
 from edge.sources.picamera import PiCameraSource, to_rgb
@@ -153,5 +153,5 @@ def test_without_picamera2_installed_the_message_says_how_to_install_it():
         pytest.skip("picamera2 is installed here")
     except ImportError:
         pass
-    with pytest.raises(SourceError, match="apt install python3-picamera2"):
+    with pytest.raises(SourceUnusable, match="apt install python3-picamera2"):
         PiCameraSource().open()

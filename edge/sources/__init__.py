@@ -24,6 +24,10 @@ class SourceError(Exception):
     """The camera, stream or folder failed; the pipeline will close and reopen the source."""
 
 
+class SourceUnusable(SourceError):
+    """The source can never work as configured (say, picamera2 is not installed): no retry."""
+
+
 @dataclass(frozen=True)
 class Frame:
     """An RGB uint8 image ``(H, W, 3)`` and the time it was taken.

@@ -14,7 +14,7 @@ import time
 import cv2
 import numpy as np
 
-from edge.sources import Frame, SourceError
+from edge.sources import Frame, SourceError, SourceUnusable
 
 FORMAT = "RGB888"  # 3 bytes a pixel: a quarter less to copy than XRGB8888
 
@@ -53,8 +53,9 @@ class PiCameraSource:
             try:
                 from picamera2 import Picamera2 as camera_class
             except ImportError as exc:
-                raise SourceError("picamera2 is not installed: on the Pi, "
-                                  "sudo apt install python3-picamera2") from exc
+                raise SourceUnusable("picamera2 is not installed: on the Pi, sudo apt install "
+                                     "python3-picamera2 (and create the venv with "
+                                     "--system-site-packages)") from exc
         try:
             camera = camera_class()
             config = camera.create_video_configuration(
