@@ -87,6 +87,7 @@ class Pipeline:
         self.fps = 0.0
         self.timings: dict[str, float] = {}     # seconds per stage, last frame
         self._last_frame_at: float | None = None
+        self._interval: float | None = None
         self._last_ping = float("-inf")
         self._last_status = float("-inf")
         self._watchdog_interval = _watchdog_interval() if config.service.watchdog else None
@@ -130,8 +131,10 @@ class Pipeline:
         now = time.monotonic()
         if self._last_frame_at is not None:
             dt = max(now - self._last_frame_at, 1e-6)
-            # A moving average over roughly the last ten frames: steady, yet follows changes.
-            self.fps = 1.0 / dt if self.fps == 0 else 0.9 * self.fps + 0.1 / dt
+            # A moving average of the frame interval over roughly the last ten frames (of the
+            # interval, not the rate: averaging rates would overweight the fast frames).
+            self._interval = dt if self._interval is None else 0.9 * self._interval + 0.1 * dt
+            self.fps = 1.0 / self._interval
         self._last_frame_at = now
         self.frames += 1
 
