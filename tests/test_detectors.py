@@ -12,6 +12,7 @@ from edge.detection_eval import evaluate_detector, score
 from edge.detectors import Face, make_detector
 from edge.detectors.blazeface import MODELS, letterbox, ssd_anchors, weighted_nms
 from edge.detectors.haar import HaarDetector
+from edge.tune_haar import group_windows
 from edge.voc import Annotation, Scene, iou, load_scenes
 
 @pytest.fixture(scope="module", params=["short", "full"])
@@ -129,3 +130,14 @@ def test_blazeface_full_finds_most_large_faces_on_the_shared_scenes(scenes_dir):
     # Measured 0.68 recall at 0.92 precision; well below means decoding broke.
     assert result["large"]["recall"] > 0.6
     assert result["large"]["precision"] > 0.85
+
+
+def test_tune_haar_grouping_reproduces_the_cascade():
+    # The tuner's shortcut: raw windows grouped at min_neighbors=k are HaarDetector's boxes.
+    image = skimage.data.astronaut()
+    params = {"scale_factor": 1.1, "min_size": 24, "detect_width": 0, "equalize": False}
+    windows = [list(face.box) for face in HaarDetector(**params, min_neighbors=0).detect(image)]
+    assert len(windows) > 3
+    for k in (1, 3, 5):
+        real = sorted(face.box for face in HaarDetector(**params, min_neighbors=k).detect(image))
+        assert sorted(group_windows(windows, k)) == real
