@@ -173,7 +173,7 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
 
 
-# Keys holding file paths, and whether the value may instead be a URL.
+# Keys holding file paths (source.url may also be a URL, which is left alone).
 _PATH_KEYS = (("source", "path"), ("source", "url"), ("model", "path"),
               ("sinks", "snapshot", "dir"))
 

@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from gpiozero import Device
@@ -335,7 +336,6 @@ def test_eval_faces_reports_accuracy_and_confusion(model, tmp_path, capsys):
         (face,) = detector.detect(sample[name])
         crop = crop_face(sample[name], face.box, 0.2)
         for i in range(3):
-            import cv2
             cv2.imwrite(str(tmp_path / "faces" / label / f"{i}.png"),
                         cv2.cvtColor(np.roll(crop, i, axis=1), cv2.COLOR_RGB2BGR))
     report = tmp_path / "faces.json"
