@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from edge.card import ModelError
-from edge.config import ConfigError, load_config, with_overrides
+from edge.config import DETECTORS, ConfigError, load_config, with_overrides
 from edge.pipeline import StartupError
 
 log = logging.getLogger("edge")
@@ -32,9 +32,16 @@ def _add_config_args(parser: argparse.ArgumentParser, source: bool = True) -> No
     parser.add_argument("--model", help="model folder with card.json (default: models/default)")
 
 
+def _add_detector_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector", choices=DETECTORS,
+                        help="face detector, instead of the config's detector.name (its "
+                             "[detector.NAME] table still applies)")
+
+
 def _config(args) -> object:
     config = load_config(args.config)
-    return with_overrides(config, source=getattr(args, "source", None), model=args.model)
+    return with_overrides(config, source=getattr(args, "source", None), model=args.model,
+                          detector=getattr(args, "detector", None))
 
 
 def cmd_run(args) -> int:
@@ -89,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="one sub-folder of face crops per class")
     what.add_argument("--scenes", type=Path, metavar="DIR",
                       help="Pascal-VOC photos: DIR/images and DIR/annotations")
+    _add_detector_arg(p)
     p.add_argument("--min-face", type=int, default=32,
                    help="scenes: also report faces at least this many pixels wide")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
@@ -97,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="per-stage latency, frames/s, memory and CPU")
     _add_config_args(p)
+    _add_detector_arg(p)
     p.add_argument("--frames", type=int, default=100, help="frames to measure")
     p.add_argument("--warmup", type=int, default=10, help="frames to run first, unmeasured")
     p.add_argument("--no-baseline", action="store_true",

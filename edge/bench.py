@@ -7,6 +7,11 @@ sinks (the log sink, writing to /dev/null — GPIO and snapshots are left out, t
 hardware or a disk policy). Also reported: frames/s, peak RSS, and CPU use (100% = one
 core busy).
 
+Then each detector (``haar`` and ``blazeface``, with its ``[detector.NAME]`` table from the
+config) is timed alone on the measured frames resized to 640x480
+(``edge.detection_eval.frame_ms``), so the detectors can be compared whichever one the
+pipeline runs.
+
 Where TensorFlow is installed and the model folder holds its Keras model (``*.keras``),
 the same frames also go through a **seed-style loop** — Haar on the full-size frame with
 the seed's 1.1 / 4 settings, then Keras ``model.predict`` once per face — so the speed-up
@@ -29,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.config import Config
+from edge.config import DETECTORS, Config
 from edge.crop import crop_face, resize_face
+from edge.detection_eval import frame_ms
+from edge.detectors import make_detector
 from edge.pipeline import STAGES, Pipeline
 from edge.sinks import SafeSink
 from edge.sinks.log import LogSink
@@ -114,6 +121,33 @@ def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, 
     return result, kept
 
 
+DETECT_SIZE = (640, 480)
+
+
+def detector_times(config: Config, images: list) -> dict:
+    """Mean ``detect`` ms of each detector on ``images`` resized to 640x480.
+
+    Each detector gets its own parameter table from the config. A table the detector
+    rejects (only the configured one is checked at start-up) is reported, not raised.
+    """
+    times = {}
+    for name in DETECTORS:
+        params = getattr(config.detector, name)
+        entry = {"params": params}
+        if not images:
+            entry["skipped"] = "no frames measured"
+        else:
+            try:
+                detector = make_detector(name, **params)
+            except (TypeError, ValueError, FileNotFoundError, ImportError) as exc:
+                entry["skipped"] = f"detector.{name}: {exc}"
+            else:
+                entry["ms"] = frame_ms(detector, images, DETECT_SIZE)
+                entry["frames"] = len(images)
+        times[name] = entry
+    return times
+
+
 def _find_keras_model(model_file) -> Path | None:
     folder = model_file.path.parent
     named = model_file.card.get("keras")
@@ -167,7 +201,20 @@ def table(r: dict) -> str:
         lines.append(f"{names.get(stage, stage):<22}{cells}")
     lines += ["", f"frames/s      {r['fps']:.1f}", f"CPU           {r['cpu_percent']:.0f}% "
               "(100% = one core)", f"peak RSS      {r['peak_rss_mib']:.0f} MiB"]
+    detectors = r.get("detectors")
+    if detectors:
+        size = "x".join(str(v) for v in DETECT_SIZE)
+        lines += ["", f"{'detection alone at ' + size:<30}{'mean ms':>10}  [detector.NAME] table"]
+        for name, d in detectors.items():
+            mark = " (configured)" if name == r["detector"] else ""
+            if "skipped" in d:
+                lines.append(f"{name + mark:<30}{'-':>10}  skipped: {d['skipped']}")
+            else:
+                params = ", ".join(f"{k}={v}" for k, v in d["params"].items()) or "defaults"
+                lines.append(f"{name + mark:<30}{d['ms']:>10.2f}  {params}")
     base = r.get("baseline")
+    if base is not None:
+        lines.append("")
     if base is not None and "skipped" in base:
         lines.append(f"seed-style    skipped: {base['skipped']}")
     elif base is not None:
@@ -180,6 +227,7 @@ def table(r: dict) -> str:
 
 def main(config: Config, args) -> int:
     result, images = measure(config, args.frames, args.warmup)
+    result["detectors"] = detector_times(config, images)
     if not args.no_baseline:
         from edge.card import resolve_model
         model_file = resolve_model(config.model_path, config.model.format or None)

@@ -324,16 +324,28 @@ def _check_detector_params(detector: DetectorConfig, errors: list[str]) -> None:
 
 
 def with_overrides(config: Config, source: str | None = None,
-                   model: str | None = None) -> Config:
-    """The config with the command line's ``--source`` and ``--model`` laid over it.
+                   model: str | None = None, detector: str | None = None) -> Config:
+    """The config with the command line's ``--source``, ``--model`` and ``--detector``.
 
     ``--source`` is ``picamera2``, a camera index (``0``), a folder of images, or a video
-    file or stream URL (opencv).
+    file or stream URL (opencv). ``--detector`` picks ``detector.name``; the config's
+    parameter table for that detector still applies, and is checked here as load_config
+    checks the configured one.
     """
     if source is not None:
         config = dataclasses.replace(config, source=_source_from_text(config.source, source))
     if model is not None:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, path=model))
+    if detector is not None and detector != config.detector.name:
+        if detector not in DETECTORS:
+            raise ConfigError(f"--detector {detector}: must be one of "
+                              + ", ".join(repr(d) for d in DETECTORS))
+        chosen = dataclasses.replace(config.detector, name=detector)
+        errors: list[str] = []
+        _check_detector_params(chosen, errors)
+        if errors:
+            raise ConfigError(f"--detector {detector}: " + "\n".join(errors))
+        config = dataclasses.replace(config, detector=chosen)
     return config
 
 

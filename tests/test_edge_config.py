@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
+import inspect
+
 import edge
 from edge.__main__ import main
 from edge.config import ConfigError, load_config, with_overrides
+from edge.detectors.haar import HaarDetector
+
+HAAR = "[detector]\nname = 'haar'\n"   # the detector tables are checked for the chosen one
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -26,9 +31,16 @@ def errors_of(path: Path) -> str:
 def test_defaults_load_and_the_default_model_is_beside_the_package():
     config = load_config(None)
     assert config.source.kind == "picamera2"
-    assert config.detector.name == "haar" and config.detector.params["min_neighbors"] == 5
+    assert config.detector.name == "blazeface" and config.detector.params == {"model": "full"}
     assert config.tracker.k <= config.tracker.n
     assert config.model_path == Path(edge.__file__).resolve().parents[1] / "models" / "default"
+
+
+def test_the_shipped_haar_table_is_the_tuned_haar_defaults():
+    # The shipped file must not silently override HaarDetector's tuned defaults.
+    tuned = {name: p.default for name, p in inspect.signature(HaarDetector).parameters.items()
+             if name != "cascade"}
+    assert load_config(None).detector.haar == tuned
 
 
 def test_a_file_only_needs_the_keys_it_changes(tmp_path):
@@ -47,8 +59,10 @@ def test_a_file_only_needs_the_keys_it_changes(tmp_path):
     ("[source]\nkind = 'webcam'\n", "source.kind", "must be one of"),
     ("[source]\nfps = -1\n", "source.fps", "at least 0"),
     ("[sinks.gpio]\ngreen = 27\n", "sinks.gpio.red", "pin 27 is already sinks.gpio.green"),
-    ("[detector.haar]\nscale = 1.2\n", "detector.haar.scale", "unknown parameter"),
-    ("[detector.haar]\nmin_size = 'big'\n", "detector.haar.min_size", "expected an integer"),
+    (HAAR + "[detector.haar]\nscale = 1.2\n", "detector.haar.scale", "unknown parameter"),
+    (HAAR + "[detector.haar]\nmin_size = 'big'\n", "detector.haar.min_size",
+     "expected an integer"),
+    ("[detector.blazeface]\nmodel = 1\n", "detector.blazeface.model", "expected a string"),
     ("[source]\nkind = 'images'\n", "source.path", "needs a folder"),
     ("[tracker\n", "not valid TOML", ""),
 ])
@@ -83,10 +97,31 @@ def test_command_line_source_and_model_override_the_file(tmp_path):
         with_overrides(config, source=str(tmp_path / "missing.mp4"))
 
 
+def test_command_line_detector_overrides_the_name_and_keeps_its_table(tmp_path):
+    config = load_config(write(tmp_path, "[detector.haar]\nmin_neighbors = 7\n"))
+    haar = with_overrides(config, detector="haar").detector
+    assert haar.name == "haar" and haar.params["min_neighbors"] == 7
+    assert with_overrides(config, detector="blazeface").detector.params == {"model": "full"}
+    with pytest.raises(ConfigError, match="must be one of"):
+        with_overrides(config, detector="yolo")
+    # The table of a detector chosen on the command line is checked like the configured one.
+    bad = load_config(write(tmp_path, "[detector.haar]\nscale = 1.2\n"))
+    with pytest.raises(ConfigError, match="detector.haar.scale: unknown parameter"):
+        with_overrides(bad, detector="haar")
+
+
+def test_eval_detector_flag_with_a_bad_table_exits_2(tmp_path, capsys):
+    config = write(tmp_path, "[detector.haar]\nmin_size = 'big'\n")
+    assert main(["eval", "--config", str(config), "--detector", "haar",
+                 "--faces", str(tmp_path)]) == 2
+    assert "detector.haar.min_size: expected an integer" in capsys.readouterr().err
+
+
 def test_check_config_exit_codes(tmp_path, capsys):
     assert main(["check-config", str(write(tmp_path, "[tracker]\nk = 2\n"))]) == 0
     assert main(["check-config", str(write(tmp_path, "[tracker]\nk = 'two'\n"))]) == 2
     assert "tracker.k: expected an integer" in capsys.readouterr().err
     # A value only the detector itself rejects is still reported under its key.
-    assert main(["check-config", str(write(tmp_path, "[detector.haar]\nscale_factor = 1.0\n"))]) == 2
+    bad_haar = write(tmp_path, HAAR + "[detector.haar]\nscale_factor = 1.0\n")
+    assert main(["check-config", str(bad_haar)]) == 2
     assert "detector.haar: scale_factor must be greater than 1" in capsys.readouterr().err

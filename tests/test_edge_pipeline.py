@@ -347,14 +347,15 @@ def test_eval_faces_reports_accuracy_and_confusion(model, tmp_path, capsys):
     assert "confusion (rows: true" in capsys.readouterr().out
 
 
-def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys):
+@pytest.mark.parametrize("detector", ["haar", "blazeface"])
+def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys, detector):
     """The whole pipeline over the first 40 shared photos (skipped without MASKWATCH_DATA)."""
     report = tmp_path / "scenes.json"
-    assert main(["eval", "--model", str(model), "--scenes", str(scenes_dir),
-                 "--limit", "40", "--json", str(report)]) == 0
+    assert main(["eval", "--model", str(model), "--scenes", str(scenes_dir), "--detector",
+                 detector, "--limit", "40", "--json", str(report)]) == 0
     result = json.loads(report.read_text())
     scenes = load_scenes(scenes_dir)[:40]
-    assert result["images"] == 40
+    assert result["images"] == 40 and result["detector"] == detector
     assert result["all"]["faces"] == sum(len(s.faces) for s in scenes)
     big = result["min32"]
     assert big["faces"] == sum(a.box[2] >= 32 for s in scenes for a in s.faces)
@@ -362,7 +363,7 @@ def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys):
         assert 0.0 < metrics["detection_recall"] <= 1.0
         assert 0.0 < metrics["detection_precision"] <= 1.0
         assert metrics["matched"] <= min(metrics["faces"], metrics["detections"])
-    # Small faces are hard for Haar: recall over faces >= 32 px is the better number.
+    # Small faces are hard for both detectors: recall over faces >= 32 px is the better number.
     assert big["detection_recall"] > result["all"]["detection_recall"]
     assert "detection recall" in capsys.readouterr().out
 
@@ -370,16 +371,24 @@ def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys):
 def test_bench_reports_stages_and_the_seed_style_ratio(model, few_frames, tmp_path, capsys):
     report = tmp_path / "bench.json"
     assert main(["bench", "--model", str(model), "--source", str(few_frames), "--frames", "4",
-                 "--warmup", "1", "--json", str(report)]) == 0
+                 "--warmup", "1", "--detector", "haar", "--json", str(report)]) == 0
     result = json.loads(report.read_text())
     assert result["frame_size"] == [640, 480] and result["faces_per_frame"] == 1.0
+    assert result["detector"] == "haar"
+    # Detection alone for each detector, with its own config table, whichever one runs.
+    config = load_config(None)
+    for name in ("haar", "blazeface"):
+        timed = result["detectors"][name]
+        assert timed["params"] == getattr(config.detector, name)
+        assert timed["frames"] == 4 and timed["ms"] > 0
     for stage in ("capture", "detect", "crop", "classify", "track", "sinks",
                   "classify_per_face", "frame"):
         assert result["stages"][stage]["n"] == 4
     assert result["peak_rss_mib"] > 0 and result["fps"] > 0
     assert result["baseline"]["keras_model"].endswith("bluemask.keras")
     assert result["speedup"] > 0
-    assert "speed-up" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "speed-up" in out and "detection alone at 640x480" in out
 
 
 def test_without_picamera2_run_exits_2_instead_of_retrying(model, capsys):
