@@ -20,6 +20,7 @@ from pathlib import Path
 from edge.card import ModelError
 from edge.config import DETECTORS, ConfigError, load_config, with_overrides
 from edge.pipeline import StartupError
+from edge.sources import SourceError
 
 log = logging.getLogger("edge")
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, ModelError, StartupError) as exc:
+    except (ConfigError, ModelError, StartupError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
