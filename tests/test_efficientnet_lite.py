@@ -186,3 +186,23 @@ def test_keras_matches_the_pytorch_network_the_weights_came_from(
     headless = efficientnet_lite0(input_shape=(160, 160, 3), weights=weights_file)
     np.testing.assert_allclose(predict_ready(headless(small, training=False)),
                                torch_nhwc(reference.extract_features, small), atol=1e-3, rtol=0)
+
+
+# --- the backbone through the product's own train → export path -------------------------
+
+def test_tiny_two_phase_run_exports_and_passes_the_int8_gate(weights_file, tmp_path):
+    from edge.card import load_card
+    from export.__main__ import main as export_main
+    from tests.synthetic import write_class_folders
+    from train.__main__ import main as train_main
+
+    root = write_class_folders(tmp_path / "data", per_class=24, size=64, seed=2)
+    out = tmp_path / "models" / "lite"
+    assert train_main(["--data", str(root), "--out", str(out), "--backbone", "efficientnet_lite0",
+                       "--weights", str(weights_file), "--input-size", "64", "--epochs-head", "3",
+                       "--epochs-finetune", "1", "--batch-size", "8"]) == 0
+    # The default int8 gate, unrelaxed: >= 99.5% agreement and <= 0.5 point drop.
+    assert export_main(["--model", str(out / "model.keras"), "--formats", "int8",
+                        "--calibration", "30"]) == 0
+    card = load_card(out)
+    assert card["backbone"] == "efficientnet_lite0" and card["formats"]["int8"]["accepted"]
