@@ -46,3 +46,15 @@ def tiny_run(tmp_path_factory):
                  "--epochs-head", "1", "--epochs-finetune", "1", "--batch-size", "8", "--seed", "1"])
     assert code == 0
     return out
+
+
+@pytest.fixture
+def pins():
+    """gpiozero's MockFactory for one test: pins whose states the test can read."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    Device.pin_factory = MockFactory()
+    yield Device.pin_factory
+    Device.pin_factory.reset()
+    Device.pin_factory = None

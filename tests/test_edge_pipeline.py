@@ -20,8 +20,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
 
 from edge.__main__ import main
 from edge.config import load_config
@@ -51,14 +49,6 @@ def few_frames(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("few")
     write_frames(folder, sequence=(("masked", 2), ("plain", 4)))
     return folder
-
-
-@pytest.fixture
-def pins():
-    Device.pin_factory = MockFactory()
-    yield Device.pin_factory
-    Device.pin_factory.reset()
-    Device.pin_factory = None
 
 
 def config_for(model: Path, source: Path | None = None, **tracker):

@@ -11,8 +11,6 @@ import time
 
 import numpy as np
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
 
 from edge.sinks import FrameResult, SafeSink
 from edge.sinks.annotate import AnnotateSink
@@ -23,14 +21,6 @@ from edge.tracker import Event, Track
 
 GREEN, RED, BUZZER = 17, 27, 22
 IMAGE = np.zeros((48, 64, 3), np.uint8)
-
-
-@pytest.fixture
-def pins():
-    Device.pin_factory = MockFactory()
-    yield Device.pin_factory
-    Device.pin_factory.reset()
-    Device.pin_factory = None
 
 
 def track(masked: bool, violating: bool = False) -> Track:
