@@ -73,14 +73,14 @@ class Classifier:
         self.labels = self.model.classes
         self.size = self.model.input_size
         self.interpreter, self.runtime = load_interpreter(self.model.path, threads, runtime)
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        shape = tuple(self._input["shape"][1:])
+        self.input_details = self.interpreter.get_input_details()[0]
+        self.output_details = self.interpreter.get_output_details()[0]
+        shape = tuple(self.input_details["shape"][1:])
         if shape != (self.size, self.size, 3):
             raise ModelError(f"{self.model.path} takes input {shape}, but its card says "
                              f"{self.size}x{self.size}x3; re-run 'make export'")
-        if self._output["shape"][-1] != len(self.labels):
-            raise ModelError(f"{self.model.path} has {self._output['shape'][-1]} outputs for "
+        if self.output_details["shape"][-1] != len(self.labels):
+            raise ModelError(f"{self.model.path} has {self.output_details['shape'][-1]} outputs for "
                              f"{len(self.labels)} classes in its card; re-run 'make export'")
         log.info("classifier %s (%s) loaded in %s", self.model.path.name, self.model.format,
                  self.runtime)
@@ -89,9 +89,9 @@ class Classifier:
         """Class probabilities for faces already resized: uint8 ``(N, size, size, 3)`` RGB."""
         faces = np.asarray(faces)
         out = np.empty((len(faces), len(self.labels)), dtype=np.float32)
-        in_dtype = self._input["dtype"]
-        in_scale, in_zero = self._input["quantization"]
-        out_scale, out_zero = self._output["quantization"]
+        in_dtype = self.input_details["dtype"]
+        in_scale, in_zero = self.input_details["quantization"]
+        out_scale, out_zero = self.output_details["quantization"]
         for i, face in enumerate(faces):
             x = face[np.newaxis].astype(np.float32)
             if in_dtype != np.float32:
@@ -99,10 +99,10 @@ class Classifier:
                     x = np.round(x / in_scale + in_zero)
                 info = np.iinfo(in_dtype)
                 x = np.clip(x, info.min, info.max)
-            self.interpreter.set_tensor(self._input["index"], x.astype(in_dtype))
+            self.interpreter.set_tensor(self.input_details["index"], x.astype(in_dtype))
             self.interpreter.invoke()
-            y = self.interpreter.get_tensor(self._output["index"])[0]
-            if self._output["dtype"] != np.float32:
+            y = self.interpreter.get_tensor(self.output_details["index"])[0]
+            if self.output_details["dtype"] != np.float32:
                 y = (y.astype(np.float32) - out_zero) * out_scale
             out[i] = y
         return out

@@ -86,7 +86,7 @@ def export_format(model, fmt: str, name: str, out_dir: Path, classes: list[str],
         classifier = Classifier(candidate, threads=THREADS, runtime="ai-edge-litert")
         parity = measure(classifier, data["test_x"], data["test_y"], data["keras_probs"], desc=f"parity {fmt}")
         entry.update(bytes=partial.stat().st_size, sha256=sha256_of(partial), parity=parity.as_dict(),
-                     input=quant(classifier._input), output=quant(classifier._output),
+                     input=quant(classifier.input_details), output=quant(classifier.output_details),
                      latency_ms_per_face=round(median_latency_ms(classifier, data["test_x"][0]), 3),
                      threads=THREADS, loaded_by=classifier.runtime,
                      runtimes=[classifier.runtime] + KNOWN_RUNTIMES[fmt])
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
-    from train.data import read_split_images
+    from train.data import read_items, read_split_images
 
     model = keras.models.load_model(args.model)
     classes = out_dir.joinpath("labels.txt").read_text().split()
@@ -139,10 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     # Calibrate on the training split only, never on what the gate measures.
     rng = np.random.default_rng(args.seed)
     pick = rng.permutation(len(split["train"]))[:args.calibration]
-    sub = out_dir / ".calibration.json"
-    sub.write_text(json.dumps({"classes": classes, "train": [split["train"][i] for i in pick]}))
-    calibration, _, _ = read_split_images(sub, "train", size)
-    sub.unlink()
+    calibration, _ = read_items([split["train"][i] for i in pick], classes, size, "load calibration")
     keras_probs = model.predict(test_x.astype(np.float32), batch_size=32, verbose=0)
     data = {"test_x": test_x, "test_y": test_y, "keras_probs": keras_probs, "calibration": calibration}
 

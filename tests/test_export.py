@@ -86,7 +86,7 @@ def test_int8_is_full_integer_with_uint8_pixels(exported):
     assert entry["input"]["dtype"] == "uint8" and entry["output"]["dtype"] == "uint8"
     assert entry["input"]["scale"] == pytest.approx(1.0) and entry["input"]["zero_point"] == 0
     clf = Classifier(out, fmt="int8")
-    assert clf._input["dtype"] == np.uint8
+    assert clf.input_details["dtype"] == np.uint8
     faces = np.zeros((1, SIZE, SIZE, 3), np.uint8)
     assert clf.predict(faces).sum() == pytest.approx(1.0, abs=0.02)
 

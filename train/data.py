@@ -180,14 +180,20 @@ def write_split(path: Path, dataset: Dataset, parts: dict[str, np.ndarray], sett
     Path(path).write_text(json.dumps(doc, indent=1))
 
 
+def read_items(items: list[dict], classes: list[str], size: int, desc: str = "load",
+               progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``split.json`` entries (``{"path", "label"}``) as training did: images, label indices."""
+    images, labels = [], []
+    for item in tqdm(items, desc=desc, unit="img", disable=not progress):
+        rgb, _ = decode_rgb(Path(item["path"]))
+        images.append(resize_face(rgb, size))
+        labels.append(classes.index(item["label"]))
+    return np.stack(images), np.array(labels)
+
+
 def read_split_images(split_path: Path, part: str, size: int, progress: bool = True
                       ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decode one part of a ``split.json`` as training did: images, label indices, classes."""
     doc = json.loads(Path(split_path).read_text())
-    classes = doc["classes"]
-    images, labels = [], []
-    for item in tqdm(doc[part], desc=f"load {part}", unit="img", disable=not progress):
-        rgb, _ = decode_rgb(Path(item["path"]))
-        images.append(resize_face(rgb, size))
-        labels.append(classes.index(item["label"]))
-    return np.stack(images), np.array(labels), classes
+    images, labels = read_items(doc[part], doc["classes"], size, f"load {part}", progress)
+    return images, labels, doc["classes"]
