@@ -28,19 +28,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge.config import Config
 from edge.crop import crop_face
+from edge.detection_eval import IOU, read_rgb
 from edge.sources.images import EXTENSIONS
 from edge.tracker import VIOLATION_LABEL
 from edge.voc import load_scenes, match
 
 log = logging.getLogger(__name__)
-
-IOU = 0.5
-
 
 def _progress(items, desc: str):
     """A progress bar on a terminal (tqdm is in the edge extras); plain iteration otherwise."""
@@ -49,11 +46,6 @@ def _progress(items, desc: str):
     except ImportError:
         return items
     return tqdm(items, desc=desc, disable=None, file=sys.stderr, leave=False)
-
-
-def read_rgb(path: Path) -> np.ndarray | None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -75,8 +67,9 @@ def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
     confusion = np.zeros((len(labels), len(labels)), dtype=int)
     skipped = 0
     for path, truth in _progress(items, "faces"):
-        face = read_rgb(path)
-        if face is None:
+        try:
+            face = read_rgb(path)
+        except FileNotFoundError:
             skipped += 1
             continue
         confusion[truth, int(np.argmax(classifier.classify([face])[0]))] += 1
@@ -134,8 +127,9 @@ def collect_scenes(config: Config, detector, classifier, folder: Path,
     violation = list(classifier.labels).index(VIOLATION_LABEL)
     truths, detections = [], []
     for scene in _progress(scenes, "scenes"):
-        image = read_rgb(scene.image)
-        if image is None:
+        try:
+            image = read_rgb(scene.image)
+        except FileNotFoundError:
             log.warning("skipping unreadable %s", scene.image)
             continue
         faces = detector.detect(image)

@@ -355,6 +355,15 @@ def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys, d
         assert metrics["matched"] <= min(metrics["faces"], metrics["detections"])
     # Small faces are hard for both detectors: recall over faces >= 32 px is the better number.
     assert big["detection_recall"] > result["all"]["detection_recall"]
+    # The pipeline's detection figures are the detector-only scoring's, on the same photos.
+    from edge.detection_eval import evaluate_detector
+    from edge.detectors import make_detector
+
+    params = getattr(load_config(None).detector, detector)
+    alone = evaluate_detector(make_detector(detector, **params), scenes, min_face=32)
+    for mine, theirs in ((result["all"], alone["all"]), (big, alone["large"])):
+        assert mine["detection_recall"] == pytest.approx(theirs["recall"])
+        assert mine["detection_precision"] == pytest.approx(theirs["precision"])
     assert "detection recall" in capsys.readouterr().out
 
 
