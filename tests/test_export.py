@@ -168,3 +168,22 @@ def test_inception_run_exports_to_int8_for_the_edge(tiny_run):
     assert clf.model.format == "int8" and clf.labels == ("horizontal", "vertical")
     face = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
     assert clf.classify([face]).shape == (1, 2)
+
+
+def test_compare_reports_what_the_pi_would_run(exported, tmp_path, capsys):
+    """export.compare scores the accepted int8 file on the held-out split and times it itself."""
+    from export.compare import main as compare_main
+
+    out, _ = exported
+    code = compare_main([str(out), "--json", str(tmp_path / "rows.json")])
+    assert code == 0
+    (row,) = json.loads((tmp_path / "rows.json").read_text())
+    x, y, _ = data.read_split_images(out / "split.json", "test", SIZE, progress=False)
+    expected = (Classifier(out, fmt="int8").predict(x).argmax(1) == y).mean()
+    card = load_card(out)["formats"]["int8"]
+    assert row["format"] == "int8" and row["accuracy"] == pytest.approx(expected)
+    assert row["test_images"] == len(y) and row["count_other"] == len(y)
+    assert row["int8_agreement"] == card["parity"]["agreement"]
+    assert row["ms_int8"] > 0 and row["ms_float32"] > 0 and "ms_int8_from" not in row
+    assert 0 < row["gmacs"] < 0.01
+    assert "bars" in capsys.readouterr().out
