@@ -99,7 +99,7 @@ class Pipeline:
         t0 = clock()
         faces = self.detector.detect(frame.image)
         t1 = clock()
-        faces, crops = self._crops(frame.image, faces)
+        crops = [crop_face(frame.image, f.box, self.config.model.margin) for f in faces]
         t2 = clock()
         probs = self.classifier.classify(crops)
         t3 = clock()
@@ -114,18 +114,6 @@ class Pipeline:
         self.timings = dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)))
         self.timings["faces"] = len(faces)
         return result
-
-    def _crops(self, image, faces):
-        """The faces that can be cropped, and their crops (a box wholly outside is dropped)."""
-        kept, crops = [], []
-        for face in faces:
-            try:
-                crops.append(crop_face(image, face.box, self.config.model.margin))
-            except ValueError:
-                log.debug("dropped face %s: outside the frame", face.box)
-                continue
-            kept.append(face)
-        return kept, crops
 
     def _count_frame(self) -> None:
         now = time.monotonic()

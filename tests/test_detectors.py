@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import skimage.data
 
+from edge.crop import crop_face
 from edge.detection_eval import evaluate_detector, score
 from edge.detectors import Face, make_detector
 from edge.detectors.blazeface import MODELS, letterbox, ssd_anchors, weighted_nms
 from edge.detectors.haar import HaarDetector
 from edge.tune_haar import group_windows
 from edge.voc import Annotation, Scene, iou, load_scenes
+
 
 @pytest.fixture(scope="module", params=["short", "full"])
 def blazeface(request):
@@ -54,6 +56,41 @@ def test_astronaut_has_one_face_where_haar_finds_it(blazeface):
     assert len(faces) == 1 and len(haar) == 1
     assert iou(faces[0].box, haar[0].box) > 0.5
     assert faces[0].score > 0.8
+
+
+def assert_inside(faces, frame):
+    """The detector contract: every box lies inside the frame, at least 1 px, and crops."""
+    height, width = frame.shape[:2]
+    for face in faces:
+        assert 0 <= face.x and 0 <= face.y and face.w >= 1 and face.h >= 1, face
+        assert face.x + face.w <= width and face.y + face.h <= height, (face, frame.shape)
+        assert crop_face(frame, face.box).size > 0
+
+
+# The astronaut's face (x 180-270, y 70-170) cut by the left, right and bottom edges.
+CUTS = {"left": (slice(None), slice(200, None), "x", 0),
+        "right": (slice(None), slice(None, 250), "x1", 250),
+        "bottom": (slice(None, 140), slice(None), "y1", 140)}
+
+
+@pytest.mark.parametrize("cut", CUTS)
+def test_a_face_cut_by_the_frame_edge_is_clipped_to_it(blazeface, cut):
+    rows, cols, side, at = CUTS[cut]
+    frame = np.ascontiguousarray(skimage.data.astronaut()[rows, cols])
+    faces = blazeface.detect(frame)
+    assert len(faces) == 1
+    assert_inside(faces, frame)
+    face = faces[0]
+    # The model's box runs past the edge; the detector stops it there.
+    assert {"x": face.x, "x1": face.x + face.w, "y1": face.y + face.h}[side] == at
+
+
+def test_haar_boxes_stay_inside_a_downscaled_frame():
+    # detect_width shrinks the frame and scales boxes back up: rounding must not leave it.
+    frame = np.ascontiguousarray(skimage.data.astronaut()[:, 30:])   # 482 px wide, 512 high
+    faces = HaarDetector(detect_width=241, min_size=24).detect(frame)
+    assert faces
+    assert_inside(faces, frame)
 
 
 @pytest.mark.parametrize("height, width", [(480, 640), (640, 480), (301, 400), (720, 1280)])

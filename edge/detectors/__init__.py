@@ -1,7 +1,9 @@
 """Face detectors: each takes an RGB uint8 frame and returns ``Face`` boxes in its pixels.
 
 A detector is a class with ``detect(frame) -> list[Face]``, registered in DETECTORS by
-the name the config uses.
+the name the config uses. Its contract: every box lies inside the frame and is at least one
+pixel wide and high, so the pipeline, eval, bench and ``train.prepare`` can crop every face
+without checking (a face cut by the frame's edge is clipped, one wholly outside is dropped).
 """
 
 from __future__ import annotations
