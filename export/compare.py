@@ -59,11 +59,7 @@ def compare_one(model_dir: Path) -> dict:
     row["int8_mb"] = int8["bytes"] / 1e6
     # Time both files here, back to back, so rows compare under the same load. A refused int8
     # file was deleted by export, so only its export-time figure (same 2 threads) remains.
-    if int8["accepted"]:
-        row["ms_int8"] = median_latency_ms(clf if fmt == "int8" else Classifier(model_dir, fmt="int8"), x[0])
-    else:
-        row["ms_int8"] = int8["latency_ms_per_face"]
-        row["ms_int8_from"] = "export"
+    row["ms_int8"] = median_latency_ms(clf, x[0]) if fmt == "int8" else int8["latency_ms_per_face"]
     if card["formats"].get("float32", {}).get("accepted"):
         row["ms_float32"] = median_latency_ms(Classifier(model_dir, fmt="float32"), x[0])
     row["gmacs"] = count_macs(keras.models.load_model(model_dir / "model.keras")) / 1e9
@@ -87,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['accuracy']:6.1%} " + " ".join(f"{r.get('accuracy_' + s, float('nan')):10.1%}" for s in sources)
               + f" {r['format']:>7s} {r.get('without_mask_recall', float('nan')):9.1%}"
               f" {r['int8_agreement']:7.1%}{'' if r['int8_accepted'] else '!'}"
-              f" {r['int8_mb']:5.1f} {r['ms_int8']:6.2f}{'*' if 'ms_int8_from' in r else ' '}"
+              f" {r['int8_mb']:5.1f} {r['ms_int8']:6.2f}{' ' if r['int8_accepted'] else '*'}"
               f" {r.get('ms_float32', float('nan')):7.2f} {r['gmacs']:5.2f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
