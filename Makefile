@@ -26,7 +26,12 @@ clean:  ## remove the venv and caches (keeps models)
 
 # --- Train and export on a workstation. DATA may name several class-folder datasets.
 # TRAIN_ARGS passes more flags, e.g. TRAIN_ARGS="--weights none --input-size 128".
-SCENE_FACES ?= build/scene-faces
+# The shared data comes from the one setting the tests use too (MASKWATCH_DATA).
+MASKWATCH_DATA ?= ../shared/data
+SCENES       ?= $(MASKWATCH_DATA)/scenes
+SCENE_FACES  ?= build/scene-faces
+# The bundled model's classes; SCENE_LABELS= (empty) keeps mask_weared_incorrect too.
+SCENE_LABELS ?= with_mask,without_mask
 TRAIN_ARGS  ?=
 EXPORT_ARGS ?=
 .PHONY: train export bench-models scene-faces
@@ -41,7 +46,7 @@ bench-models: $(STAMP)  ## latency of each published format of models/NAME at 1,
 	$(PYTHON) -m export.bench --model models/$(NAME)
 
 scene-faces: $(STAMP)  ## face crops from the shared VOC scenes, as class folders for DATA
-	$(PYTHON) -m train.prepare --voc ../shared/data/scenes --out $(SCENE_FACES)
+	$(PYTHON) -m train.prepare --voc $(SCENES) --out $(SCENE_FACES) $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
 
 # --- Run on the edge (issue 3). Without SOURCE, run and bench use sample frames built from
 # skimage's astronaut (build/demo/frames), so they work with no camera and no data; GPIO is
@@ -49,7 +54,6 @@ scene-faces: $(STAMP)  ## face crops from the shared VOC scenes, as class folder
 MODEL   ?= models/default
 SOURCE  ?=
 CONFIG  ?=
-SCENES  ?= ../shared/data/scenes
 DEMO    := build/demo
 EDGE_CONFIG = $(if $(CONFIG),--config $(CONFIG))
 .PHONY: run eval bench demo demo-frames
