@@ -39,6 +39,7 @@ from edge.voc import load_scenes, match
 
 log = logging.getLogger(__name__)
 
+
 def _progress(items, desc: str):
     """A progress bar on a terminal (tqdm is in the edge extras); plain iteration otherwise."""
     try:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
-
-import inspect
 
 import edge
 from edge.__main__ import main
