@@ -198,8 +198,11 @@ def test_tiny_two_phase_run_exports_and_passes_the_int8_gate(weights_file, tmp_p
 
     root = write_class_folders(tmp_path / "data", per_class=24, size=64, seed=2)
     out = tmp_path / "models" / "lite"
+    # Eight head epochs make the model confident (every test probability >= 0.93 in 3 of 3
+    # runs); with three, CPU training's run-to-run noise left a face at p ~ 0.5 now and then,
+    # and one flipped face of 12 fails the 99.5% gate for a reason that isn't quantisation.
     assert train_main(["--data", str(root), "--out", str(out), "--backbone", "efficientnet_lite0",
-                       "--weights", str(weights_file), "--input-size", "64", "--epochs-head", "3",
+                       "--weights", str(weights_file), "--input-size", "64", "--epochs-head", "8",
                        "--epochs-finetune", "1", "--batch-size", "8"]) == 0
     # The default int8 gate, unrelaxed: >= 99.5% agreement and <= 0.5 point drop.
     assert export_main(["--model", str(out / "model.keras"), "--formats", "int8",
