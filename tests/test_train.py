@@ -107,6 +107,30 @@ def test_preprocessing_is_inside_the_graph():
     np.testing.assert_allclose(np.asarray(features), np.asarray(manual), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("pretrained", [True, False])
+def test_fine_tuning_keeps_a_pretrained_bodys_batchnorm_statistics(pretrained):
+    """Keras 3's fit runs the body with training=True; only a frozen BatchNorm keeps its
+    (ImageNet) statistics. A body trained from scratch must learn them."""
+    import keras
+
+    from train.model import body_of, build_model, set_trainable
+
+    model = build_model(2, input_size=75, backbone="efficientnet_lite0", weights=None)
+    set_trainable(model, "finetune", pretrained=pretrained)
+    body = body_of(model)
+    norms = [layer for layer in body.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    before = [layer.moving_mean.numpy().copy() for layer in norms]
+    model.compile(keras.optimizers.SGD(1e-3), "sparse_categorical_crossentropy")
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 75, 75, 3)).astype(np.float32)
+    model.train_on_batch(pixels, np.array([0, 1, 0, 1]))
+    moved = max(float(np.abs(layer.moving_mean.numpy() - b).max()) for layer, b in zip(norms, before))
+    assert (moved == 0.0) is pretrained
+    # Every convolution of the body trains in this phase either way.
+    convs = [layer for layer in body.layers if isinstance(layer, (keras.layers.Conv2D,
+                                                                  keras.layers.DepthwiseConv2D))]
+    assert convs and all(layer.trainable for layer in convs)
+
+
 def test_weights_file_missing_names_the_choices(tmp_path, capsys, caplog):
     from train.__main__ import main
 

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for phase, epochs in phases:
         if not epochs:
             continue
-        set_trainable(model, phase, args.unfreeze_from)
+        set_trainable(model, phase, args.unfreeze_from, pretrained=args.weights is not None)
         with strategy.scope():
             if phase == "head":
                 # The seed's Adam(lr, decay=lr/epochs), as a schedule.

@@ -63,14 +63,14 @@ def build_model(num_classes: int, input_size: int = 224, backbone: str = "incept
                 dropout: float = 0.5) -> keras.Model:
     """Raw pixels → in-graph preprocessing → body → the seed's head.
 
-    A pretrained body is called with ``training=False`` so its BatchNorm layers keep their
-    ImageNet statistics even after unfreezing: the Keras guidance for fine-tuning on small
-    datasets. A body trained from scratch has no statistics to keep, so its BatchNorm trains.
+    A pretrained body keeps its BatchNorm layers in inference mode in both phases (see
+    ``set_trainable``); a body trained from scratch has no statistics to keep, so its
+    BatchNorm trains.
     """
     body, preprocess = build_backbone(backbone, input_size, weights)
     pixels = keras.Input((input_size, input_size, 3), name="pixels")
     x = preprocess(pixels)
-    x = body(x, training=False) if weights is not None else body(x)
+    x = body(x)
     pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}[pooling]
     x = pool(name="pool")(x)
     if dense:
@@ -87,11 +87,23 @@ def body_of(model: keras.Model) -> keras.Model:
     return next(layer for layer in model.layers if isinstance(layer, keras.Model))
 
 
-def set_trainable(model: keras.Model, phase: str, unfreeze_from: str | None = None) -> None:
+def set_trainable(model: keras.Model, phase: str, unfreeze_from: str | None = None,
+                  pretrained: bool = True) -> None:
     """Phase ``head``: only the new head trains. Phase ``finetune``: the body too,
-    all of it or from the layer named ``unfreeze_from`` onwards."""
+    all of it or from the layer named ``unfreeze_from`` onwards.
+
+    A ``pretrained`` body's BatchNorm layers stay frozen when it is unfrozen, which in Keras
+    runs them in inference mode: they keep their ImageNet statistics instead of re-estimating
+    them from batches of 32 face crops (the Keras guidance for fine-tuning on small data).
+    Calling the body with ``training=False`` does not do this in Keras 3: ``fit`` calls the
+    whole model with ``training=True`` and that reaches the body (keras-team/keras#20285).
+    """
     body = body_of(model)
     body.trainable = phase == "finetune"
+    if phase == "finetune" and pretrained:
+        for layer in body.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.trainable = False
     if phase == "finetune" and unfreeze_from:
         names = [layer.name for layer in body.layers]
         if unfreeze_from not in names:
