@@ -29,12 +29,14 @@ clean:  ## remove the venv and caches (keeps models)
 # The shared data comes from the one setting the tests use too (MASKWATCH_DATA).
 MASKWATCH_DATA ?= ../shared/data
 SCENES       ?= $(MASKWATCH_DATA)/scenes
+# The scenes split once by photo: scene-faces cuts only its train photos, eval scores its eval ones.
+SPLIT        ?= splits/scenes.json
 SCENE_FACES  ?= build/scene-faces
 # The bundled model's classes; SCENE_LABELS= (empty) keeps mask_weared_incorrect too.
 SCENE_LABELS ?= with_mask,without_mask
 TRAIN_ARGS  ?=
 EXPORT_ARGS ?=
-.PHONY: train export bench-models scene-faces
+.PHONY: train export bench-models scene-faces detectors
 
 train: $(STAMP)  ## fine-tune InceptionV3 on DATA into models/NAME
 	$(PYTHON) -m train $(foreach d,$(DATA),--data $(d)) --out models/$(NAME) $(TRAIN_ARGS)
@@ -45,8 +47,11 @@ export: $(STAMP)  ## TFLite float32/float16/dynamic/int8 of models/NAME, parity-
 bench-models: $(STAMP)  ## latency of each published format of models/NAME at 1, 2 and 4 threads
 	$(PYTHON) -m export.bench --model models/$(NAME)
 
-scene-faces: $(STAMP)  ## face crops from the shared VOC scenes, as class folders for DATA
-	$(PYTHON) -m train.prepare --voc $(SCENES) --out $(SCENE_FACES) $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
+scene-faces: $(STAMP)  ## the shipped detector's face crops from the training photos of SPLIT, as class folders for DATA
+	$(PYTHON) -m train.prepare --voc $(SCENES) --split $(SPLIT) --out $(SCENE_FACES) $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
+
+detectors: $(STAMP)  ## every detector side by side on the shared scenes, per part of SPLIT
+	$(PYTHON) -m edge.measure.compare_detectors --scenes $(SCENES) --split $(SPLIT) --json build/detectors.json
 
 # --- Run on the edge (issue 3). Without SOURCE, run and bench use sample frames built from
 # skimage's astronaut (build/demo/frames), so they work with no camera and no data; GPIO is
@@ -68,8 +73,9 @@ run: $(if $(SOURCE),$(STAMP),demo-frames)  ## the service loop on SOURCE (defaul
 	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge run $(EDGE_CONFIG) \
 		--model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) --annotate build/run
 
-eval: $(STAMP)  ## detection and mask accuracy of the whole pipeline on the shared VOC scenes
-	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --json build/eval-scenes.json
+eval: $(STAMP)  ## detection and mask accuracy of the whole pipeline on the held-out photos of SPLIT
+	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --split $(SPLIT) \
+		--json build/eval-scenes.json
 
 bench: $(if $(SOURCE),$(STAMP),demo-frames)  ## per-stage latency at 640x480, one face, vs the seed-style loop
 	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \

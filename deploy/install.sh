@@ -143,7 +143,7 @@ step "Code ($APP_DIR)"
 app=$DESTDIR$APP_DIR
 install -d -m 0755 "$app" "$app/models"
 # Replace, don't merge: a module deleted upstream must not linger.
-for item in edge deploy systemd models/default models/blazeface pyproject.toml README.md; do
+for item in edge deploy systemd models/default models/blazeface models/yunet pyproject.toml README.md; do
     rm -rf "${app:?}/$item"
     if [ -e "$SRC/$item" ]; then
         cp -R "$SRC/$item" "$app/$item"

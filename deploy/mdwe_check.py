@@ -3,8 +3,9 @@
 maskwatch.service sets MemoryDenyWriteExecute=yes. If any library (a JIT, a
 trampoline, a .so that needs an executable stack) wants memory that is writable
 and executable, the service would fail on the Pi. This script applies the same
-restriction to itself, then imports the runtime's libraries and runs one
-inference through LiteRT with XNNPACK, and says whether that worked.
+restriction to itself, then imports the runtime's libraries, runs one
+inference through LiteRT with XNNPACK and one YuNet face detection through
+OpenCV's DNN module, and says whether that worked.
 
     python deploy/mdwe_check.py [MODEL.tflite | MODEL_DIR]
     # on the Pi, after installing:
@@ -139,6 +140,21 @@ def find_model(arg: str | None) -> Path | None:
     return None
 
 
+def find_yunet() -> Path | None:
+    """The bundled YuNet face detector (the default detector), if it is installed."""
+    code_root = Path(__file__).resolve().parent.parent
+    return next(iter(sorted((code_root / "models" / "yunet").glob("*.onnx"))), None)
+
+
+def run_yunet(path: Path) -> str:
+    import cv2
+    import numpy as np
+
+    detector = cv2.FaceDetectorYN.create(str(path), "", (320, 240), 0.7, 0.3, 5000)
+    _, faces = detector.detect(np.zeros((240, 320, 3), np.uint8))
+    return f"ran {path.name} (OpenCV DNN): {0 if faces is None else len(faces)} faces in a blank frame"
+
+
 def run_model(path: Path) -> str:
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
@@ -198,6 +214,15 @@ def main(argv: list[str]) -> int:
         except Exception as exc:
             failed = True
             print(f"  FAIL  inference on {model}: {type(exc).__name__}: {exc}")
+    yunet = find_yunet()
+    if yunet is None:
+        print("  skip  face detection: no models/yunet/*.onnx beside the code")
+    else:
+        try:
+            print(f"  ok    {run_yunet(yunet)}")
+        except Exception as exc:
+            failed = True
+            print(f"  FAIL  face detection with {yunet}: {type(exc).__name__}: {exc}")
     print("mdwe_check: " + ("FAILED - do not use MemoryDenyWriteExecute=yes" if failed
                             else "the stack runs with MemoryDenyWriteExecute=yes"))
     return 1 if failed else 0

@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 from edge.card import ModelError
-from edge.config import DETECTORS, ConfigError, load_config, with_overrides
+from edge.config import ConfigError, load_config, with_overrides
+from edge.detectors import DETECTORS
+from edge.measure.voc import PARTS, parse_frame_size
 from edge.pipeline import StartupError
 from edge.sources import SourceError
 
@@ -59,12 +61,12 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from edge import evaluate
+    from edge.measure import evaluate
     return evaluate.main(_config(args), args)
 
 
 def cmd_bench(args) -> int:
-    from edge import bench
+    from edge.measure import bench
     return bench.main(_config(args), args)
 
 
@@ -98,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--scenes", type=Path, metavar="DIR",
                       help="Pascal-VOC photos: DIR/images and DIR/annotations")
     _add_detector_arg(p)
+    p.add_argument("--split", type=Path, metavar="FILE",
+                   help="scenes: a photo split (splits/scenes.json); score only its --part")
+    p.add_argument("--part", choices=PARTS, default="eval",
+                   help="scenes: the part of --split to score (default: eval, the held-out photos)")
+    p.add_argument("--frame", type=parse_frame_size, default="640x480", metavar="WxH",
+                   help="scenes: show each photo in a frame of this size, at its own pixel "
+                        "size, as the camera would (default 640x480); native: as it is")
     p.add_argument("--min-face", type=int, default=32,
                    help="scenes: also report faces at least this many pixels wide")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import edge
+from edge.detectors import DETECTORS, detector_class
 
 DEFAULT_CONFIG = Path(__file__).with_name("maskwatch.toml")
 # The bundled model, beside the edge package in a checkout or an install.
 DEFAULT_MODEL = Path(edge.__file__).resolve().parents[1] / "models" / "default"
 
 SOURCE_KINDS = ("picamera2", "opencv", "images")
-DETECTORS = ("haar", "blazeface")
 MODEL_FORMATS = ("", "int8", "dynamic", "float16", "float32")
 
 
@@ -60,6 +60,7 @@ class DetectorConfig:
     # One table of constructor parameters per detector; only the chosen one is used.
     haar: dict = _spec()
     blazeface: dict = _spec()
+    yunet: dict = _spec()
 
     @property
     def params(self) -> dict:
@@ -176,17 +177,24 @@ def _read_toml(path: Path) -> dict:
 # Keys holding file paths (source.url may also be a URL, which is left alone).
 _PATH_KEYS = (("source", "path"), ("source", "url"), ("model", "path"),
               ("sinks", "snapshot", "dir"))
+# Detector files: a name of a bundled model ("full", "n") or a path, told apart by the
+# path's separator or file suffix.
+_DETECTOR_FILE_KEYS = (("detector", "blazeface", "model"), ("detector", "yunet", "model"),
+                       ("detector", "haar", "cascade"))
 
 
 def _resolve_paths(user: dict, base: Path) -> None:
     """Make the relative paths of a user's file relative to the file's folder."""
-    for keys in _PATH_KEYS:
+    for keys in _PATH_KEYS + _DETECTOR_FILE_KEYS:
         table = user
         for key in keys[:-1]:
             table = table.get(key) if isinstance(table, dict) else None
         value = table.get(keys[-1]) if isinstance(table, dict) else None
-        if isinstance(value, str) and value and "://" not in value and not Path(value).is_absolute():
-            table[keys[-1]] = str(base / value)
+        if not isinstance(value, str) or not value or "://" in value or Path(value).is_absolute():
+            continue
+        if keys in _DETECTOR_FILE_KEYS and "/" not in value and not Path(value).suffix:
+            continue
+        table[keys[-1]] = str(base / value)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -281,17 +289,8 @@ def _check_cross_fields(sections: dict, errors: list[str]) -> None:
             for other, other_pin in pins[:i]:
                 if pin == other_pin:
                     errors.append(f"sinks.gpio.{name}: pin {pin} is already sinks.gpio.{other}")
-    if sections["detector"]:
+    if sections["detector"] and sections["detector"].name in DETECTORS:  # else already reported
         _check_detector_params(sections["detector"], errors)
-
-
-def _detector_class(name: str):
-    # Imported here, not at the top: a detector module may pull in its own runtime.
-    if name == "haar":
-        from edge.detectors.haar import HaarDetector
-        return HaarDetector
-    from edge.detectors.blazeface import BlazeFaceDetector
-    return BlazeFaceDetector
 
 
 def _check_detector_params(detector: DetectorConfig, errors: list[str]) -> None:
@@ -302,7 +301,7 @@ def _check_detector_params(detector: DetectorConfig, errors: list[str]) -> None:
     """
     prefix = f"detector.{detector.name}"
     try:
-        cls = _detector_class(detector.name)
+        cls = detector_class(detector.name)
     except ImportError as exc:
         errors.append(f"detector.name: the {detector.name} detector is not available ({exc})")
         return

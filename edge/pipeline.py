@@ -26,7 +26,7 @@ from edge.card import ModelError
 from edge.classifier import Classifier
 from edge.config import Config, ConfigError
 from edge.crop import crop_face
-from edge.detectors import make_detector
+from edge.detectors import DetectorParamError, make_detector
 from edge.notify import Notifier
 from edge.sinks import FrameResult, SafeSink, make_sinks
 from edge.sources import Frame, SourceError, SourceUnusable, make_source
@@ -46,7 +46,9 @@ def build_detector(config: Config):
     name = config.detector.name
     try:
         return make_detector(name, **config.detector.params)
-    except (TypeError, ValueError, FileNotFoundError) as exc:
+    except DetectorParamError as exc:
+        raise ConfigError(f"detector.{name}.{exc.param}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"detector.{name}: {exc}") from exc
 
 

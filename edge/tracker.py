@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.voc import match
+from edge.boxes import match
 
 VIOLATION_LABEL = "without_mask"
 MASKED_LABEL = "with_mask"

@@ -37,3 +37,34 @@ def write_class_folders(root: Path, per_class: int, size: int = 64, seed: int = 
         for n in range(per_class):
             Image.fromarray(bars(label, size, rng)).save(folder / f"{n:03d}.png")
     return root
+
+
+# The demo astronaut's face in a 400x300 photo (the 640x480 demo frame scaled by 0.625), as an
+# annotator would box it: YuNet's box overlaps it at IoU ~0.8.
+VOC_SIZE = (400, 300)
+VOC_FACE = (144, 53, 69, 88)
+VOC_SMALL = (10, 10, 20, 20)   # an annotated face too small to count (< 32 px)
+
+
+def write_voc(root: Path, photos: int = 6) -> Path:
+    """A Pascal-VOC folder of ``photos`` 400x300 photos of the demo astronaut, alternately
+    bare (without_mask) and masked (with_mask), each also with one tiny annotated face."""
+    import cv2
+
+    from edge.demo import sample_frames
+
+    frames = sample_frames()
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    for n in range(photos):
+        kind, label = (("plain", "without_mask"), ("masked", "with_mask"))[n % 2]
+        photo = cv2.resize(frames[kind], VOC_SIZE, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(root / "images" / f"photo{n}.jpg"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+        objects = "".join(
+            f"<object><name>{name}</name><bndbox><xmin>{x}</xmin><ymin>{y}</ymin>"
+            f"<xmax>{x + w}</xmax><ymax>{y + h}</ymax></bndbox></object>"
+            for name, (x, y, w, h) in ((label, VOC_FACE), ("with_mask", VOC_SMALL)))
+        (root / "annotations" / f"photo{n}.xml").write_text(
+            f"<annotation><filename>photo{n}.jpg</filename><size><width>{VOC_SIZE[0]}</width>"
+            f"<height>{VOC_SIZE[1]}</height><depth>3</depth></size>{objects}</annotation>")
+    return root

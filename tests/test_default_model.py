@@ -8,7 +8,8 @@ from edge.card import load_card, resolve_model, sha256_of
 from edge.classifier import Classifier
 from edge.crop import crop_face
 from edge.demo import sample_frames
-from edge.detectors import make_detector
+from edge.config import load_config
+from edge.pipeline import build_detector
 from tests.conftest import ROOT
 
 DEFAULT = ROOT / "models" / "default"
@@ -27,7 +28,7 @@ def test_card_hash_matches_the_committed_file():
 def test_edge_classifies_the_astronaut_frames():
     """The shipped detector and model, on the demo's bare and drawn-mask astronaut."""
     clf = Classifier(DEFAULT)
-    detector = make_detector("blazeface", model="full")
+    detector = build_detector(load_config(None))
     for name, expected in (("plain", "without_mask"), ("masked", "with_mask")):
         frame = sample_frames()[name]
         faces = detector.detect(frame)

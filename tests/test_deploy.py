@@ -167,7 +167,7 @@ def test_install_into_temp_root(tmp_path):
     pyc = next((app / "edge" / "__pycache__").glob("config.*.pyc"))
     code = marshal.loads(pyc.read_bytes()[16:])
     assert code.co_filename == lib_value("APP_DIR") + "/edge/config.py"
-    for bundled in ("default", "blazeface"):
+    for bundled in ("default", "blazeface", "yunet"):
         if (REPO / "models" / bundled).is_dir():
             assert (app / "models" / bundled).is_dir()
     if not (REPO / "models" / "default" / "card.json").is_file():
@@ -361,3 +361,4 @@ def test_runtime_stack_survives_memory_deny_write_execute():
         pytest.skip(result.stdout.strip())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok    ran" in result.stdout
+    assert "ok    ran yunet_n_640_640.onnx (OpenCV DNN)" in result.stdout

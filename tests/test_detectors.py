@@ -1,25 +1,39 @@
-"""Face detectors: BlazeFace's anchors, decoding, NMS and letterbox; detection scoring."""
+"""Face detectors: BlazeFace's anchors, decoding, NMS and letterbox; YuNet; the box contract
+every detector keeps; detection scoring."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
 
+from edge.boxes import iou
+from edge.config import ConfigError, load_config
 from edge.crop import crop_face
-from edge.detection_eval import evaluate_detector, score
 from edge.detectors import Face, make_detector
 from edge.detectors.blazeface import MODELS, letterbox, ssd_anchors, weighted_nms
 from edge.detectors.haar import HaarDetector
-from edge.tune_haar import group_windows
-from edge.voc import Annotation, Scene, iou, load_scenes
+from edge.measure.detection import evaluate_detector, score
+from edge.measure.tune_haar import group_windows
+from edge.measure.voc import Annotation, Scene, load_scenes
+from edge.pipeline import build_detector
 
 
 @pytest.fixture(scope="module", params=["short", "full"])
 def blazeface(request):
     return make_detector("blazeface", model=request.param)
+
+
+@pytest.fixture(scope="module", params=[("blazeface", "short"), ("blazeface", "full"),
+                                        ("yunet", "n"), ("yunet", "s")],
+                ids=lambda p: "-".join(p))
+def cnn_detector(request):
+    """Each bundled CNN detector model, at its defaults."""
+    name, model = request.param
+    return make_detector(name, model=model)
 
 
 def test_short_range_anchors_follow_mediapipe_layout():
@@ -49,9 +63,9 @@ def test_anchor_count_matches_the_model_file(blazeface):
     assert len(blazeface.anchors) == rows
 
 
-def test_astronaut_has_one_face_where_haar_finds_it(blazeface):
+def test_astronaut_has_one_face_where_haar_finds_it(cnn_detector):
     image = skimage.data.astronaut()
-    faces = blazeface.detect(image)
+    faces = cnn_detector.detect(image)
     haar = HaarDetector().detect(image)
     assert len(faces) == 1 and len(haar) == 1
     assert iou(faces[0].box, haar[0].box) > 0.5
@@ -74,10 +88,10 @@ CUTS = {"left": (slice(None), slice(200, None), "x", 0),
 
 
 @pytest.mark.parametrize("cut", CUTS)
-def test_a_face_cut_by_the_frame_edge_is_clipped_to_it(blazeface, cut):
+def test_a_face_cut_by_the_frame_edge_is_clipped_to_it(cnn_detector, cut):
     rows, cols, side, at = CUTS[cut]
     frame = np.ascontiguousarray(skimage.data.astronaut()[rows, cols])
-    faces = blazeface.detect(frame)
+    faces = cnn_detector.detect(frame)
     assert len(faces) == 1
     assert_inside(faces, frame)
     face = faces[0]
@@ -131,9 +145,56 @@ def test_weighted_nms_merges_overlapping_boxes():
     assert far_score == pytest.approx(0.8) and np.allclose(far, boxes[2])
 
 
-def test_blank_frame_has_no_faces(blazeface):
-    assert blazeface.detect(np.zeros((480, 640, 3), np.uint8)) == []
-    assert blazeface.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+def test_blank_and_tiny_frames_have_no_faces(cnn_detector):
+    assert cnn_detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    assert cnn_detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+    assert cnn_detector.detect(np.zeros((8, 8, 3), np.uint8)) == []
+
+
+@pytest.mark.parametrize("model", ["n", "s"])
+def test_yunet_landmarks_sit_on_the_astronauts_face(model):
+    (face,) = make_detector("yunet", model=model).detect(skimage.data.astronaut())
+    right_eye, left_eye, nose, mouth_right, mouth_left = face.landmarks
+    for x, y in face.landmarks:
+        assert face.x <= x <= face.x + face.w and face.y <= y <= face.y + face.h
+    # The person's right eye is on the image's left; eyes above the nose above the mouth.
+    assert right_eye[0] < left_eye[0] and mouth_right[0] < mouth_left[0]
+    assert max(right_eye[1], left_eye[1]) < nose[1] < min(mouth_right[1], mouth_left[1])
+
+
+def test_yunet_shrinks_wide_frames_and_scales_the_boxes_back():
+    image = skimage.data.astronaut()                         # 512 x 512
+    big = cv2.resize(image, (1024, 1024), interpolation=cv2.INTER_LINEAR)
+    (small,) = make_detector("yunet", detect_width=0).detect(image)
+    (shrunk,) = make_detector("yunet", detect_width=512).detect(big)
+    # Detected at 512 px, reported in the 1024 px frame: the same face, twice the size.
+    doubled = tuple(2 * v for v in small.box)
+    assert iou(shrunk.box, doubled) > 0.9
+    assert shrunk.landmarks[0] == pytest.approx([2 * v for v in small.landmarks[0]], abs=4)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("model = 'nowhere/yunet.onnx'", "detector.yunet.model"),
+    ("model = 'x'", "detector.yunet.model"),
+    ("score = 1.5", "detector.yunet.score"),
+    ("detect_width = 8", "detector.yunet.detect_width"),
+])
+def test_a_bad_yunet_setting_is_a_config_error_naming_its_key(tmp_path, text, key):
+    config = tmp_path / "maskwatch.toml"
+    config.write_text(f"[detector]\nname = 'yunet'\n[detector.yunet]\n{text}\n")
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ":"):
+        build_detector(load_config(config))
+
+
+def test_a_yunet_model_path_is_relative_to_the_config_and_must_be_onnx(tmp_path):
+    (tmp_path / "not-a-model.onnx").write_bytes(b"not onnx")
+    config = tmp_path / "maskwatch.toml"
+    config.write_text("[detector]\nname = 'yunet'\n[detector.yunet]\nmodel = 'not-a-model.onnx'\n")
+    with pytest.raises(ConfigError) as info:
+        build_detector(load_config(config))
+    message = str(info.value)
+    assert message.startswith("detector.yunet.model:") and str(tmp_path) in message
+    assert "not a YuNet model" in message
 
 
 class _Fixed:

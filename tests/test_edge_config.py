@@ -11,6 +11,7 @@ import edge
 from edge.__main__ import main
 from edge.config import ConfigError, load_config, with_overrides
 from edge.detectors.haar import HaarDetector
+from edge.detectors.yunet import YuNetDetector
 
 HAAR = "[detector]\nname = 'haar'\n"   # the detector tables are checked for the chosen one
 
@@ -30,7 +31,7 @@ def errors_of(path: Path) -> str:
 def test_defaults_load_and_the_default_model_is_beside_the_package():
     config = load_config(None)
     assert config.source.kind == "picamera2"
-    assert config.detector.name == "blazeface" and config.detector.params == {"model": "full"}
+    assert config.detector.name == "yunet" and config.detector.params["model"] == "n"
     assert config.tracker.k <= config.tracker.n
     assert config.model_path == Path(edge.__file__).resolve().parents[1] / "models" / "default"
 
@@ -40,6 +41,12 @@ def test_the_shipped_haar_table_is_the_tuned_haar_defaults():
     tuned = {name: p.default for name, p in inspect.signature(HaarDetector).parameters.items()
              if name != "cascade"}
     assert load_config(None).detector.haar == tuned
+
+
+def test_the_shipped_yunet_table_is_the_yunet_defaults():
+    # The table says what the default is; the class's defaults must say the same.
+    defaults = {name: p.default for name, p in inspect.signature(YuNetDetector).parameters.items()}
+    assert load_config(None).detector.yunet == defaults
 
 
 def test_a_file_only_needs_the_keys_it_changes(tmp_path):
@@ -61,7 +68,9 @@ def test_a_file_only_needs_the_keys_it_changes(tmp_path):
     (HAAR + "[detector.haar]\nscale = 1.2\n", "detector.haar.scale", "unknown parameter"),
     (HAAR + "[detector.haar]\nmin_size = 'big'\n", "detector.haar.min_size",
      "expected an integer"),
-    ("[detector.blazeface]\nmodel = 1\n", "detector.blazeface.model", "expected a string"),
+    ("[detector]\nname = 'blazeface'\n[detector.blazeface]\nmodel = 1\n", "detector.blazeface.model",
+     "expected a string"),
+    ("[detector.yunet]\ntop_k = 1.5\n", "detector.yunet.top_k", "expected an integer"),
     ("[source]\nkind = 'images'\n", "source.path", "needs a folder"),
     ("[tracker\n", "not valid TOML", ""),
 ])
@@ -83,6 +92,22 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path):
     assert Path(config.source.path) == tmp_path / "frames"
     assert config.source.url == "rtsp://cam/stream"
     assert config.model_path == tmp_path / "m"
+
+
+def test_detector_files_are_relative_to_the_config_but_model_names_are_not(tmp_path):
+    config = load_config(write(tmp_path, "[detector.yunet]\nmodel = 'mine/face.onnx'\n"
+                                         "[detector.blazeface]\nmodel = 'short'\n"
+                                         "[detector.haar]\ncascade = 'cascade.xml'\n"))
+    assert config.detector.yunet["model"] == str(tmp_path / "mine" / "face.onnx")
+    assert config.detector.blazeface["model"] == "short"
+    assert config.detector.haar["cascade"] == str(tmp_path / "cascade.xml")
+    assert load_config(write(tmp_path, "[detector.yunet]\nmodel = 's'\n")).detector.yunet["model"] == "s"
+
+
+def test_an_unknown_detector_name_is_one_more_reported_problem(tmp_path):
+    message = errors_of(write(tmp_path, "[detector]\nname = 'yolo'\n[tracker]\nk = 'x'\n"))
+    assert "detector.name: must be one of 'haar', 'blazeface', 'yunet'" in message
+    assert "tracker.k: expected an integer" in message
 
 
 def test_command_line_source_and_model_override_the_file(tmp_path):
@@ -123,4 +148,4 @@ def test_check_config_exit_codes(tmp_path, capsys):
     # A value only the detector itself rejects is still reported under its key.
     bad_haar = write(tmp_path, HAAR + "[detector.haar]\nscale_factor = 1.0\n")
     assert main(["check-config", str(bad_haar)]) == 2
-    assert "detector.haar: scale_factor must be greater than 1" in capsys.readouterr().err
+    assert "detector.haar.scale_factor: must be greater than 1" in capsys.readouterr().err

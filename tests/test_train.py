@@ -178,11 +178,11 @@ def test_crop_is_rows_first_and_square():
 
 
 def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
-    from edge.voc import load_scenes
+    from edge.measure.voc import load_scenes, read_rgb
     from train.prepare import prepare
 
     out = tmp_path / "faces"
-    summary = prepare(scenes_dir, out, margin=0.2, min_size=32, progress=False)
+    summary = prepare(scenes_dir, out, 0.2, min_size=32, progress=False, frame=None)
     scenes = load_scenes(scenes_dir)
     total = sum(len(s.faces) for s in scenes)
     assert sum(summary["kept"].values()) + sum(summary["too_small"].values()) == total
@@ -192,6 +192,52 @@ def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
     # A saved crop is exactly the edge rule's crop of its photo.
     scene = next(s for s in scenes for f in s.faces if min(f.box[2:]) >= 32)
     n, face = next((n, f) for n, f in enumerate(scene.faces) if min(f.box[2:]) >= 32)
-    frame, _ = data.decode_rgb(scene.image)
     saved = np.asarray(Image.open(out / face.label / f"{scene.image.stem}_{n}.png"))
-    assert np.array_equal(saved, crop_face(frame, face.box, 0.2))
+    assert np.array_equal(saved, crop_face(read_rgb(scene.image), face.box, 0.2))
+
+
+def test_prepare_cuts_the_detectors_boxes_from_the_training_photos_only(tmp_path):
+    from edge.detectors import make_detector
+    from edge.measure import split
+    from edge.measure.voc import framed, load_scenes
+    from tests.synthetic import write_voc
+    from train.prepare import main as prepare_main
+
+    voc = write_voc(tmp_path / "voc", photos=6)
+    split_file = tmp_path / "split.json"
+    split.main(["--scenes", str(voc), "--out", str(split_file), "--eval-fraction", "0.5"])
+    out = tmp_path / "faces"
+    assert prepare_main(["--voc", str(voc), "--split", str(split_file), "--out", str(out)]) == 0
+    summary = json.loads((out / "prepare.json").read_text())
+    assert summary["boxes"] == "detector" and summary["photos"] == 3
+    assert sum(summary["kept"].values()) == 3 and summary["missed_by_detector"] == {}
+    assert sum(summary["too_small"].values()) == 3       # the tiny annotated faces
+    train = load_scenes(voc, split_file, "train")
+    saved = sorted(p.name for p in out.rglob("*.png"))
+    assert saved == sorted(f"{s.image.stem}_0.png" for s in train)
+    # Each crop is the shipped detector's box (not the annotated one), cut by the edge's rule
+    # from the photo as a 640x480 camera frame shows it — what edge eval and the Pi cut.
+    detector = make_detector("yunet")
+    for scene, frame in framed(train, (640, 480)):
+        (face,) = detector.detect(frame)
+        assert face.box != scene.faces[0].box
+        crop = np.asarray(Image.open(out / scene.faces[0].label / f"{scene.image.stem}_0.png"))
+        assert np.array_equal(crop, crop_face(frame, face.box, 0.2))
+    # --boxes annotations cuts the annotated box instead, with the same rule.
+    ann = tmp_path / "ann"
+    assert prepare_main(["--voc", str(voc), "--split", str(split_file), "--out", str(ann),
+                         "--boxes", "annotations", "--labels", "without_mask"]) == 0
+    summary = json.loads((ann / "prepare.json").read_text())
+    assert summary["boxes"] == "annotations" and list(summary["kept"]) == ["without_mask"]
+    scene, frame = next((s, f) for s, f in framed(train, (640, 480))
+                        if s.faces[0].label == "without_mask")
+    crop = np.asarray(Image.open(ann / "without_mask" / f"{scene.image.stem}_0.png"))
+    assert np.array_equal(crop, crop_face(frame, scene.faces[0].box, 0.2))
+
+
+def test_prepare_names_a_missing_folder_or_split(tmp_path, capsys):
+    from train.prepare import main as prepare_main
+
+    assert prepare_main(["--voc", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+                         "--boxes", "annotations"]) == 2
+    assert "must hold images/ and annotations/" in capsys.readouterr().err

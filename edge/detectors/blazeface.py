@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from edge.classifier import load_interpreter
-from edge.detectors import Face
+from edge.detectors import DetectorParamError, Face, clip_box
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "blazeface"
 
@@ -201,22 +201,23 @@ class BlazeFaceDetector:
                  nms_iou: float = 0.3, threads: int = 2, min_size: int = 0):
         path = MODEL_DIR / MODELS[model].file if model in MODELS else Path(model)
         if not path.is_file():
-            raise FileNotFoundError(f"BlazeFace model {path} not found; use 'short', 'full' "
-                                    f"or a path (models/blazeface/ holds both)")
+            raise DetectorParamError("model", f"BlazeFace model {path} not found; use 'short', "
+                                              "'full' or a path (models/blazeface/ holds both)")
         self.interpreter, self.runtime = load_interpreter(path, threads)
         self._input = self.interpreter.get_input_details()[0]
         size = int(self._input["shape"][1])
         specs = {spec.size: spec for spec in MODELS.values()}
         if size not in specs:
-            raise ValueError(f"{path} takes {size}x{size} input; BlazeFace files take "
-                             f"{' or '.join(str(s) for s in specs)}")
+            raise DetectorParamError("model", f"{path} takes {size}x{size} input; BlazeFace "
+                                              f"files take {' or '.join(str(s) for s in specs)}")
         self.spec = specs[size]
         self.anchors = ssd_anchors(self.spec.size, self.spec.strides, self.spec.anchors_per_layer)
         # The two outputs come in either order depending on the file; tell them apart by width.
         outputs = {int(d["shape"][-1]): d for d in self.interpreter.get_output_details()}
         if set(outputs) != {16, 1} or outputs[1]["shape"][1] != len(self.anchors):
-            raise ValueError(f"{path} does not have BlazeFace's outputs: {len(self.anchors)} "
-                             "anchors x 16 box values and x 1 score")
+            raise DetectorParamError("model", f"{path} does not have BlazeFace's outputs: "
+                                              f"{len(self.anchors)} anchors x 16 box values "
+                                              "and x 1 score")
         self._boxes_index, self._scores_index = outputs[16]["index"], outputs[1]["index"]
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
@@ -235,10 +236,8 @@ class BlazeFaceDetector:
         faces = []
         height, width = frame.shape[:2]
         for norm_box, score in weighted_nms(boxes, scores[keep], self.nms_iou):
-            x0, y0, x1, y1 = box.to_frame(norm_box[np.newaxis])[0]
-            # Clip to the frame: a face cut by the edge still gets a croppable box.
-            x0, x1 = (int(round(min(max(v, 0), width))) for v in (x0, x1))
-            y0, y1 = (int(round(min(max(v, 0), height))) for v in (y0, y1))
-            if x1 - x0 >= max(self.min_size, 1) and y1 > y0:
-                faces.append(Face(x0, y0, x1 - x0, y1 - y0, score))
+            # Clipped to the frame: a face cut by the edge still gets a croppable box.
+            clipped = clip_box(*box.to_frame(norm_box[np.newaxis])[0], width, height)
+            if clipped is not None and clipped[2] >= self.min_size:
+                faces.append(Face(*clipped, score))
         return faces

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detectors import Face
+from edge.detectors import DetectorParamError, Face, clip_box
 
 CASCADE = "haarcascade_frontalface_default.xml"
 # The seed's settings, kept for the seed-style baseline in `edge bench`.
@@ -26,7 +26,7 @@ class HaarDetector:
     :param equalize: histogram-equalise the grayscale image (helps in backlight).
     """
 
-    # Defaults from `python -m edge.tune_haar` on the 406 shared scenes (faces >= 32 px, IoU
+    # Defaults from `python -m edge.measure.tune_haar` on the 406 shared scenes (faces >= 32 px, IoU
     # >= 0.5): the fastest setting tied within noise for the best recall at >= 90% precision
     # on both halves of the scenes. Recall 0.168 at precision 0.942 (worse half 0.166 / 0.922),
     # against the seed's 1.1 / 4 / 30: 0.276 at 0.669. A frontal cascade misses most masked
@@ -34,12 +34,13 @@ class HaarDetector:
     def __init__(self, scale_factor: float = 1.3, min_neighbors: int = 5, min_size: int = 32,
                  detect_width: int = 0, equalize: bool = False, cascade: str | None = None):
         if scale_factor <= 1.0:
-            raise ValueError("scale_factor must be greater than 1")
+            raise DetectorParamError("scale_factor", f"must be greater than 1, got {scale_factor}")
         path = Path(cascade) if cascade else Path(cv2.data.haarcascades) / CASCADE
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
-            raise FileNotFoundError(f"Haar cascade {path} could not be loaded; install "
-                                    "opencv-python-headless 4.x (5.x dropped the cascades)")
+            raise DetectorParamError("cascade", f"Haar cascade {path} could not be loaded; "
+                                                "install opencv-python-headless 4.x (5.x "
+                                                "dropped the cascades)")
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_size = min_size
@@ -59,9 +60,12 @@ class HaarDetector:
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
             minSize=(min_side, min_side), outputRejectLevels=True)
         faces = []
+        height, width = frame.shape[:2]
         for (x, y, w, h), weight in zip(boxes, np.ravel(weights) if len(boxes) else []):
             # Level weights are unbounded; squash to 0..1 so all detectors share a scale.
             score = float(1.0 / (1.0 + np.exp(-float(weight))))
-            faces.append(Face(int(round(x / scale)), int(round(y / scale)),
-                              int(round(w / scale)), int(round(h / scale)), score))
+            # Scaling back up may round a box at the edge one pixel past it.
+            box = clip_box(x / scale, y / scale, (x + w) / scale, (y + h) / scale, width, height)
+            if box is not None:
+                faces.append(Face(*box, score))
         return faces

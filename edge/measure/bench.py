@@ -7,9 +7,9 @@ sinks (the log sink, writing to /dev/null — GPIO and snapshots are left out, t
 hardware or a disk policy). Also reported: frames/s, peak RSS, and CPU use (100% = one
 core busy).
 
-Then each detector (``haar`` and ``blazeface``, with its ``[detector.NAME]`` table from the
-config) is timed alone on the measured frames resized to 640x480
-(``edge.detection_eval.frame_ms``), so the detectors can be compared whichever one the
+Then each detector (``haar``, ``blazeface`` and ``yunet``, with its ``[detector.NAME]`` table
+from the config) is timed alone on the measured frames resized to 640x480
+(``edge.measure.detection.frame_ms``), so the detectors can be compared whichever one the
 pipeline runs.
 
 Where TensorFlow is installed and the model folder holds its Keras model (``*.keras``),
@@ -36,8 +36,8 @@ import numpy as np
 
 from edge.config import DETECTORS, Config
 from edge.crop import crop_face, resize_face
-from edge.detection_eval import frame_ms
 from edge.detectors import make_detector
+from edge.measure.detection import frame_ms
 from edge.pipeline import STAGES, Pipeline
 from edge.sinks import SafeSink
 from edge.sinks.log import LogSink

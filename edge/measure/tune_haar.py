@@ -1,7 +1,9 @@
-"""Search the Haar cascade's parameters on VOC scenes: ``python -m edge.tune_haar --scenes DIR``.
+"""Search the Haar cascade's parameters on VOC scenes.
+
+    python -m edge.measure.tune_haar --scenes DIR
 
 The goal is the best recall on faces at least ``--min-face`` px wide while precision stays at
-or above ``--precision`` (scored as in ``edge.detection_eval``). We also test on photos this
+or above ``--precision`` (scored as in ``edge.measure.detection``). We also test on photos this
 search never sees, so the pick is made for robustness, not for the best score here:
 
 - the scenes are split into two halves (alternate files), and a setting qualifies only if
@@ -30,9 +32,9 @@ import time
 
 import cv2
 
-from edge.detection_eval import evaluate_detector, format_table, frame_ms, read_rgb, score
 from edge.detectors.haar import SEED_PARAMS, HaarDetector
-from edge.voc import load_scenes
+from edge.measure.detection import evaluate_detector, format_table, frame_ms, score
+from edge.measure.voc import load_scenes, read_rgb
 
 # One cascade pass per combination of these...
 PASS_GRID = {

@@ -5,7 +5,10 @@ the same :class:`~edge.classifier.Classifier`: accuracy, per-class precision / r
 and the confusion matrix.
 
 ``--scenes DIR`` — whole photos with Pascal-VOC face boxes, through the whole pipeline
-(configured detector, crop margin, classifier and the tracker's without_mask threshold):
+(configured detector, crop margin, classifier and the tracker's without_mask threshold).
+With ``--split FILE`` only the photos of one part (``--part``, by default ``eval``: the
+photos held out from training). Each photo is shown in a ``--frame`` (640x480) at its own
+pixel size, as the camera would give it (``edge.measure.voc.in_frame``). Reported:
 
 * detection recall and precision at IoU ≥ 0.5 — for all faces, and for faces at least
   ``--min-face`` px wide. In the second column small faces are *ignored*, not counted
@@ -30,12 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.boxes import match
 from edge.config import Config
 from edge.crop import crop_face
-from edge.detection_eval import IOU, read_rgb
+from edge.measure.detection import IOU
+from edge.measure.voc import Scene, SplitError, framed, load_scenes, read_rgb
 from edge.sources.images import EXTENSIONS
 from edge.tracker import VIOLATION_LABEL
-from edge.voc import load_scenes, match
 
 log = logging.getLogger(__name__)
 
@@ -120,19 +124,14 @@ class _Detection:
     truth: _Truth | None = None
 
 
-def collect_scenes(config: Config, detector, classifier, folder: Path,
-                   limit: int | None = None) -> tuple[list[_Truth], list[_Detection], int]:
-    """Run detector and classifier on every photo; pair detections with true faces."""
-    scenes = load_scenes(folder)
-    scenes = scenes[:limit] if limit else scenes
+def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
+                   frame: tuple[int, int] | None) -> tuple[list[_Truth], list[_Detection], int]:
+    """Run detector and classifier on every photo, each shown ``in_frame``; pair detections
+    with true faces. Returns them and the number of photos read."""
     violation = list(classifier.labels).index(VIOLATION_LABEL)
-    truths, detections = [], []
-    for scene in _progress(scenes, "scenes"):
-        try:
-            image = read_rgb(scene.image)
-        except FileNotFoundError:
-            log.warning("skipping unreadable %s", scene.image)
-            continue
+    truths, detections, images = [], [], 0
+    for scene, image in framed(_progress(scenes, "scenes"), frame):
+        images += 1
         faces = detector.detect(image)
         probs = classifier.classify([crop_face(image, f.box, config.model.margin)
                                      for f in faces])
@@ -146,7 +145,7 @@ def collect_scenes(config: Config, detector, classifier, folder: Path,
             truth.flagged = det.flagged
         truths += scene_truths
         detections += scene_dets
-    return truths, detections, len(scenes)
+    return truths, detections, images
 
 
 def scene_metrics(truths: list[_Truth], detections: list[_Detection], labels,
@@ -175,13 +174,20 @@ def scene_metrics(truths: list[_Truth], detections: list[_Detection], labels,
 
 
 def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face: int = 32,
-                    limit: int | None = None) -> dict:
-    truths, detections, images = collect_scenes(config, detector, classifier, folder, limit)
+                    limit: int | None = None, split: Path | None = None, part: str = "eval",
+                    frame: tuple[int, int] | None = (640, 480)) -> dict:
+    """The whole pipeline on the photos of ``folder`` (with ``split``: those of ``part``),
+    each shown in a ``frame`` as the camera would give it (None: as the photo is)."""
+    scenes = load_scenes(folder, split, part if split else None)
+    scenes = scenes[:limit] if limit else scenes
+    truths, detections, images = collect_scenes(config, detector, classifier, scenes, frame)
     labels = tuple(classifier.labels)
     return {"kind": "scenes", "dir": str(folder), "model": str(classifier.model.path),
+            "split": str(split) if split else None, "part": part if split else "all",
+            "frame": list(frame) if frame else "native",
             "detector": config.detector.name, "detector_params": config.detector.params,
             "threshold": config.tracker.threshold, "iou": IOU, "images": images,
-            "min_face": min_face,
+            "unreadable": len(scenes) - images, "min_face": min_face,
             "all": scene_metrics(truths, detections, labels),
             f"min{min_face}": scene_metrics(truths, detections, labels, min_face)}
 
@@ -197,8 +203,11 @@ _SCENE_ROWS = (("faces (true boxes)", "faces"), ("detections", "detections"),
 
 def scenes_table(r: dict) -> str:
     big = f"min{r['min_face']}"
-    lines = [f"{r['images']} photos from {r['dir']}; detector {r['detector']}, model "
-             f"{r['model']}, IoU >= {r['iou']}, without_mask when p >= {r['threshold']}", "",
+    which = f"the {r['part']} part ({r['split']}) of " if r["split"] else ""
+    frame = "x".join(map(str, r["frame"])) + " frames" if r["frame"] != "native" else "as they are"
+    lines = [f"{r['images']} photos, {which}{r['dir']}, in {frame}; detector {r['detector']}, "
+             f"model {r['model']}, IoU >= {r['iou']}, without_mask when p >= {r['threshold']}",
+             "",
              f"{'':<26}{'all faces':>12}{'>= ' + str(r['min_face']) + ' px':>12}"]
     for title, key in _SCENE_ROWS:
         lines.append(f"{title:<26}{_fmt(r['all'][key]):>12}{_fmt(r[big][key]):>12}")
@@ -218,8 +227,12 @@ def main(config: Config, args) -> int:
         result = evaluate_faces(classifier, args.faces, args.limit)
         print(faces_table(result))
     else:
-        result = evaluate_scenes(config, build_detector(config), classifier, args.scenes,
-                                 args.min_face, args.limit)
+        try:
+            result = evaluate_scenes(config, build_detector(config), classifier, args.scenes,
+                                     args.min_face, args.limit, args.split, args.part, args.frame)
+        except (FileNotFoundError, SplitError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(scenes_table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Detection-only evaluation on Pascal-VOC scenes: recall, precision and time per frame.
 
-A detection is a true positive when greedy one-to-one matching (``edge.voc.match``) pairs
+A detection is a true positive when greedy one-to-one matching (``edge.boxes.match``) pairs
 it with an annotated face at IoU >= 0.5; the mask label plays no part here.
 
 Two sets of figures come back:
@@ -22,17 +22,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge.voc import Scene, match
+from edge.boxes import match
+from edge.measure.voc import Scene, read_rgb
 
 IOU = 0.5
-
-
-def read_rgb(path) -> np.ndarray:
-    """An image file as an RGB uint8 array, the detectors' frame format."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _summary(faces: int, tp: int, fp: int) -> dict:

@@ -1,0 +1,10 @@
+"""Measuring the edge runtime, apart from the runtime itself.
+
+- ``voc``: Pascal-VOC photos with annotated faces, and the photo split (train / eval).
+- ``detection``: detection recall, precision and time per frame on those photos.
+- ``evaluate``: ``python -m edge eval``, the whole pipeline on photos or face crops.
+- ``bench``: ``python -m edge bench``, where a frame's time goes.
+- ``tune_haar``: a parameter search for the Haar cascade.
+
+Nothing in the Pi's run loop imports from here.
+"""
