@@ -26,7 +26,6 @@ Both print a table and, with ``--json FILE``, write the numbers.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,6 @@ from edge.measure.detection import IOU
 from edge.measure.voc import Scene, SplitError, framed, load_scenes, read_rgb
 from edge.sources.images import EXTENSIONS
 from edge.tracker import VIOLATION_LABEL
-
-log = logging.getLogger(__name__)
 
 
 def _progress(items, desc: str):
