@@ -1,19 +1,41 @@
-# maskwatch — every target creates .venv on first use, so each works on a fresh clone.
+# maskwatch — every target creates .venv on first use, so each works on a fresh clone, and
+# installs only what it needs: the edge commands the Pi's packages (plus scikit-image for the
+# demo frames), bench also Keras for its seed-style baseline, train/export/test everything.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
-STAMP   := $(VENV)/.installed-dev
+STAMP_EDGE  := $(VENV)/.installed-demo
+STAMP_KERAS := $(VENV)/.installed-keras
+STAMP_TRAIN := $(VENV)/.installed-train
+STAMP       := $(VENV)/.installed-dev
 DATA    ?= ../shared/data/prajna
 NAME    ?= inception
 
-.PHONY: setup test clean
-
-$(STAMP): pyproject.toml
+# $(call install,EXTRAS): the venv, then pip install -e '.[EXTRAS]', then the stamp.
+define install
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q -e '.[$(1)]'
 	touch $@
+endef
+
+# $(call need,PATH,WHAT): a shell test that stops with one line when data a target reads is
+# missing. The need-* targets run it before anything is installed.
+need = test -e "$(1)" || { echo "make: $(1) not found: $(2) (see README, Data)" >&2; exit 2; }
+comma := ,
+
+.PHONY: setup test clean
+
+$(STAMP_EDGE): pyproject.toml
+	$(call install,demo)
+$(STAMP_KERAS): pyproject.toml
+	$(call install,demo$(comma)keras)
+$(STAMP_TRAIN): pyproject.toml
+	$(call install,train)
+$(STAMP): pyproject.toml
+	$(call install,dev)
+	touch $(STAMP_EDGE) $(STAMP_KERAS) $(STAMP_TRAIN)
 
 setup: $(STAMP)  ## create .venv with everything a workstation needs
 
@@ -36,21 +58,27 @@ SCENE_FACES  ?= build/scene-faces
 SCENE_LABELS ?= with_mask,without_mask
 TRAIN_ARGS  ?=
 EXPORT_ARGS ?=
-.PHONY: train export bench-models scene-faces detectors
+.PHONY: train export bench-models scene-faces detectors need-data need-scenes
 
-train: $(STAMP)  ## fine-tune InceptionV3 on DATA into models/NAME
+need-data:
+	@$(foreach d,$(DATA),$(call need,$(d),class folders for DATA=);) true
+
+need-scenes:
+	@$(call need,$(SCENES),the VOC photos for SCENES= (or MASKWATCH_DATA=))
+
+train: need-data $(STAMP_TRAIN)  ## fine-tune InceptionV3 on DATA into models/NAME
 	$(PYTHON) -m train $(foreach d,$(DATA),--data $(d)) --out models/$(NAME) $(TRAIN_ARGS)
 
-export: $(STAMP)  ## TFLite float32/float16/dynamic/int8 of models/NAME, parity-gated, + card.json
+export: $(STAMP_TRAIN)  ## TFLite float32/float16/dynamic/int8 of models/NAME, parity-gated, + card.json
 	$(PYTHON) -m export --model models/$(NAME)/model.keras $(EXPORT_ARGS)
 
-bench-models: $(STAMP)  ## latency of each published format of models/NAME at 1, 2 and 4 threads
+bench-models: $(STAMP_TRAIN)  ## latency of each published format of models/NAME at 1, 2 and 4 threads
 	$(PYTHON) -m export.bench --model models/$(NAME)
 
-scene-faces: $(STAMP)  ## the shipped detector's face crops from the training photos of SPLIT, as class folders for DATA
+scene-faces: need-scenes $(STAMP_TRAIN)  ## the shipped detector's face crops from the training photos of SPLIT, as class folders for DATA
 	$(PYTHON) -m train.prepare --voc $(SCENES) --split $(SPLIT) --out $(SCENE_FACES) $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
 
-detectors: $(STAMP)  ## every detector side by side on the shared scenes, per part of SPLIT
+detectors: need-scenes $(STAMP_EDGE)  ## every detector side by side on the shared scenes, per part of SPLIT
 	$(PYTHON) -m edge.measure.compare_detectors --scenes $(SCENES) --split $(SPLIT) --json build/detectors.json
 
 # --- Run on the edge (issue 3). Without SOURCE, run and bench use sample frames built from
@@ -59,27 +87,29 @@ detectors: $(STAMP)  ## every detector side by side on the shared scenes, per pa
 MODEL   ?= models/default
 SOURCE  ?=
 CONFIG  ?=
+# BASELINE=0: bench without the seed-style loop, and so without installing TensorFlow.
+BASELINE ?= 1
 DEMO    := build/demo
 EDGE_CONFIG = $(if $(CONFIG),--config $(CONFIG))
 .PHONY: run eval bench demo demo-frames
 
-demo-frames: $(STAMP)
+demo-frames: $(STAMP_EDGE)
 	$(PYTHON) -m edge demo --frames-only --out $(DEMO)
 
-demo: $(STAMP)  ## the pipeline on astronaut frames: annotated images + events in build/demo
+demo: $(STAMP_EDGE)  ## the pipeline on astronaut frames: annotated images + events in build/demo
 	$(PYTHON) -m edge demo $(EDGE_CONFIG) --model $(MODEL) --out $(DEMO)
 
-run: $(if $(SOURCE),$(STAMP),demo-frames)  ## the service loop on SOURCE (default: the demo frames), annotated into build/run
-	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge run $(EDGE_CONFIG) \
+run: $(STAMP_EDGE) $(if $(SOURCE),,demo-frames)  ## the service loop on SOURCE (default: the demo frames), annotated into build/run
+	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge run $(or $(EDGE_CONFIG),$(if $(SOURCE),,--config $(DEMO)/run.toml)) \
 		--model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) --annotate build/run
 
-eval: $(STAMP)  ## detection and mask accuracy of the whole pipeline on the held-out photos of SPLIT
+eval: need-scenes $(STAMP_EDGE)  ## detection and mask accuracy of the whole pipeline on the held-out photos of SPLIT
 	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --split $(SPLIT) \
 		--json build/eval-scenes.json
 
-bench: $(if $(SOURCE),$(STAMP),demo-frames)  ## per-stage latency at 640x480, one face, vs the seed-style loop
+bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, vs the seed-style loop
 	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \
-		--json build/bench.json
+		$(if $(filter 0,$(BASELINE)),--no-baseline) --json build/bench.json
 
 # --- Deploy on a Raspberry Pi (issue 4). install/uninstall need root: sudo make install.
 # DESTDIR=, DRY_RUN=1, SKIP_PIP=1, FORCE=1 and PURGE=1 are passed to the scripts.

