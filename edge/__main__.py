@@ -20,6 +20,7 @@ from pathlib import Path
 from edge.card import ModelError
 from edge.config import ConfigError, load_config, with_overrides
 from edge.detectors import DETECTORS
+from edge.measure import MeasureError
 from edge.measure.voc import PARTS, parse_frame_size
 from edge.pipeline import StartupError
 from edge.sources import SourceError
@@ -53,9 +54,22 @@ def cmd_run(args) -> int:
 
 
 def cmd_check_config(args) -> int:
+    """The file's keys, then what they point at: the detector (its own range checks and
+    model file) and the model folder (its card, and the file the card names, by sha256)."""
+    from edge.card import resolve_model
     from edge.pipeline import build_detector
     config = load_config(args.file)
-    build_detector(config)  # the detector's own range checks, under its config key
+    problems = []
+    try:
+        build_detector(config)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        resolve_model(config.model_path, config.model.format or None)
+    except ModelError as exc:
+        problems.append(f"model.path: {exc}")
+    if problems:
+        raise ConfigError(f"{args.file}: " + "\n".join(problems))
     print(f"{args.file}: ok")
     return 0
 
@@ -138,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, ModelError, StartupError, SourceError) as exc:
+    except (ConfigError, ModelError, StartupError, SourceError, MeasureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

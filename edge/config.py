@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -146,22 +147,12 @@ def load_config(path: Path | str | None = None) -> Config:
         _resolve_paths(user, path.resolve().parent)
         data = _merge(data, user)
     errors: list[str] = []
-    sections = _build_sections(data, errors)
-    _check_cross_fields(sections, errors)
+    config, valid = _build(Config, data, "", errors)
+    _check_cross_fields(valid, errors)
     if errors:
         where = f"{path}: " if path is not None else ""
         raise ConfigError(where + "\n".join(errors))
-    return Config(**sections)
-
-
-def _build_sections(data: dict, errors: list[str]) -> dict:
-    """Each top-level table built on its own, so one bad table doesn't hide checks of others."""
-    hints = typing.get_type_hints(Config)
-    for key in data:
-        if key not in hints:
-            errors.append(f"{key}: unknown table (known: {', '.join(hints)})")
-    return {name: _build(kind, data.get(name, {}), name + ".", errors)
-            for name, kind in hints.items()}
+    return config
 
 
 def _read_toml(path: Path) -> dict:
@@ -212,17 +203,22 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
                dict: "a table"}
 
 
-def _build(cls, data, prefix: str, errors: list[str]):
-    """Build dataclass ``cls`` from ``data``, appending one message per bad key to ``errors``."""
+def _build(cls, data, prefix: str, errors: list[str]) -> tuple[object | None, dict]:
+    """Build dataclass ``cls`` from ``data``, appending one message per bad key to ``errors``.
+
+    Returns the instance (None if any key is bad) and, as nested dicts, every value that
+    passed its own checks, so the cross-field rules can still run beside the other errors.
+    """
     if not isinstance(data, dict):
         errors.append(f"{prefix.rstrip('.')}: expected a table, got {type(data).__name__}")
-        return None
+        return None, {}
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            errors.append(f"{prefix}{key}: unknown key (known: {', '.join(fields)})")
-    values = {}
+            what = "table" if not prefix else "key"
+            errors.append(f"{prefix}{key}: unknown {what} (known: {', '.join(fields)})")
+    built, valid = {}, {}
     for name, f in fields.items():
         key, kind = prefix + name, hints[name]
         if name not in data:
@@ -230,7 +226,7 @@ def _build(cls, data, prefix: str, errors: list[str]):
             continue
         value = data[name]
         if dataclasses.is_dataclass(kind):
-            values[name] = _build(kind, value, key + ".", errors)
+            built[name], valid[name] = _build(kind, value, key + ".", errors)
             continue
         if not _is_type(value, kind):
             errors.append(f"{key}: expected {_TYPE_NAMES[kind]}, got {type(value).__name__} "
@@ -241,10 +237,11 @@ def _build(cls, data, prefix: str, errors: list[str]):
         problem = _range_problem(value, f.metadata)
         if problem:
             errors.append(f"{key}: {problem}, got {value!r}")
-        values[name] = value
-    if len(values) != len(fields) or any(v is None for v in values.values()):
-        return None
-    return cls(**values)
+            continue
+        built[name] = valid[name] = value
+    if len(built) != len(fields) or any(v is None for v in built.values()):
+        return None, valid
+    return cls(**built), valid
 
 
 def _is_type(value, kind) -> bool:
@@ -257,6 +254,9 @@ def _is_type(value, kind) -> bool:
 
 
 def _range_problem(value, spec) -> str | None:
+    # nan passes every comparison below (threshold = nan would mean no alarm, ever).
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
     if spec.get("choices") is not None and value not in spec["choices"]:
         return "must be one of " + ", ".join(repr(c) for c in spec["choices"])
     if spec.get("min") is not None and value < spec["min"]:
@@ -268,48 +268,51 @@ def _range_problem(value, spec) -> str | None:
     return None
 
 
-def _check_cross_fields(sections: dict, errors: list[str]) -> None:
+def _check_cross_fields(valid: dict, errors: list[str]) -> None:
     """Rules that involve two keys, and the chosen detector's parameter table.
 
-    A section that failed its own checks is None here and skipped.
+    ``valid`` holds the values that passed their own checks (nested dicts by table); a rule
+    runs when the keys it needs are there, whatever else is wrong.
     """
-    tracker, source, sinks = sections["tracker"], sections["source"], sections["sinks"]
-    if tracker and tracker.k > tracker.n:
-        errors.append(f"tracker.k: must be at most tracker.n ({tracker.n}), got {tracker.k}")
-    if source and source.reconnect_min > source.reconnect_max:
+    tracker, source = valid.get("tracker", {}), valid.get("source", {})
+    gpio = valid.get("sinks", {}).get("gpio", {})
+    if {"k", "n"} <= tracker.keys() and tracker["k"] > tracker["n"]:
+        errors.append(f"tracker.k: must be at most tracker.n ({tracker['n']}), got {tracker['k']}")
+    low, high = source.get("reconnect_min"), source.get("reconnect_max")
+    if low is not None and high is not None and low > high:
         errors.append(f"source.reconnect_min: must be at most source.reconnect_max "
-                      f"({source.reconnect_max}), got {source.reconnect_min}")
-    if source and source.kind == "images" and not source.path:
+                      f"({high}), got {low}")
+    if source.get("kind") == "images" and source.get("path") == "":
         errors.append("source.path: the images source needs a folder")
-    if sinks:
-        gpio = sinks.gpio
-        pins = [(name, getattr(gpio, name)) for name in ("green", "red", "buzzer")
-                if getattr(gpio, name) >= 0]
-        for i, (name, pin) in enumerate(pins):
-            for other, other_pin in pins[:i]:
-                if pin == other_pin:
-                    errors.append(f"sinks.gpio.{name}: pin {pin} is already sinks.gpio.{other}")
-    if sections["detector"] and sections["detector"].name in DETECTORS:  # else already reported
-        _check_detector_params(sections["detector"], errors)
+    pins = [(name, gpio[name]) for name in ("green", "red", "buzzer") if gpio.get(name, -1) >= 0]
+    for i, (name, pin) in enumerate(pins):
+        for other, other_pin in pins[:i]:
+            if pin == other_pin:
+                errors.append(f"sinks.gpio.{name}: pin {pin} is already sinks.gpio.{other}")
+    detector = valid.get("detector", {})
+    name = detector.get("name")
+    if name is not None and isinstance(detector.get(name), dict):
+        _check_detector_params(name, detector[name], errors)
 
 
-def _check_detector_params(detector: DetectorConfig, errors: list[str]) -> None:
+def _check_detector_params(detector: str, table: dict, errors: list[str]) -> None:
     """Check the chosen detector's table against its constructor's keyword parameters.
 
     Names and types are checked here; values the constructor itself rejects (say, a
-    scale factor of 1) are reported when the pipeline builds it, under the same key.
+    scale factor of 1, or a model file that isn't there) are reported when the pipeline
+    builds it, under the same key.
     """
-    prefix = f"detector.{detector.name}"
+    prefix = f"detector.{detector}"
     try:
-        cls = detector_class(detector.name)
+        cls = detector_class(detector)
     except ImportError as exc:
-        errors.append(f"detector.name: the {detector.name} detector is not available ({exc})")
+        errors.append(f"detector.name: the {detector} detector is not available ({exc})")
         return
     params = {name: p for name, p in inspect.signature(cls).parameters.items()
               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    for key, value in detector.params.items():
+    for key, value in table.items():
         if key not in params:
-            errors.append(f"{prefix}.{key}: unknown parameter of the {detector.name} detector "
+            errors.append(f"{prefix}.{key}: unknown parameter of the {detector} detector "
                           f"(known: {', '.join(params)})")
             continue
         default = params[key].default
@@ -317,9 +320,11 @@ def _check_detector_params(detector: DetectorConfig, errors: list[str]) -> None:
         if kind in _TYPE_NAMES and not _is_type(value, kind):
             errors.append(f"{prefix}.{key}: expected {_TYPE_NAMES[kind]}, got "
                           f"{type(value).__name__} {value!r}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.append(f"{prefix}.{key}: must be a finite number, got {value!r}")
     for name, p in params.items():
-        if p.default is inspect.Parameter.empty and name not in detector.params:
-            errors.append(f"{prefix}.{name}: missing (the {detector.name} detector needs it)")
+        if p.default is inspect.Parameter.empty and name not in table:
+            errors.append(f"{prefix}.{name}: missing (the {detector} detector needs it)")
 
 
 def with_overrides(config: Config, source: str | None = None,
@@ -341,7 +346,7 @@ def with_overrides(config: Config, source: str | None = None,
                               + ", ".join(repr(d) for d in DETECTORS))
         chosen = dataclasses.replace(config.detector, name=detector)
         errors: list[str] = []
-        _check_detector_params(chosen, errors)
+        _check_detector_params(detector, chosen.params, errors)
         if errors:
             raise ConfigError(f"--detector {detector}: " + "\n".join(errors))
         config = dataclasses.replace(config, detector=chosen)

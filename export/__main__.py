@@ -120,7 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.model.parent
     missing = [p for p in (args.model, out_dir / "labels.txt", out_dir / "split.json") if not p.is_file()]
     if missing:
-        log.error("missing %s: run 'python -m train --out %s' first", ", ".join(map(str, missing)), out_dir)
+        if (out_dir / "card.json").is_file():
+            # An exported model (the bundled one, say): training into it would replace it.
+            log.error("missing %s: %s holds an exported model without its training run; train "
+                      "into a new folder (python -m train --out models/NAME, or make train "
+                      "NAME=NAME) and export that", ", ".join(map(str, missing)), out_dir)
+        else:
+            log.error("missing %s: run 'python -m train --out %s' first",
+                      ", ".join(map(str, missing)), out_dir)
         return 2
 
     import keras

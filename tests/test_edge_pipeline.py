@@ -392,6 +392,20 @@ def test_bench_reports_stages_and_the_seed_style_ratio(model, few_frames, tmp_pa
     assert result["speedup"] > 0
     out = capsys.readouterr().out
     assert "speed-up" in out and "detection alone at 640x480" in out
+    assert not any(line.startswith("{") for line in out.splitlines())  # JSON: the file only
+
+
+def test_bench_times_the_seeds_own_network_when_the_model_has_no_keras_file(
+        model, few_frames, tmp_path, capsys):
+    exported = tmp_path / "exported"
+    shutil.copytree(model, exported, ignore=shutil.ignore_patterns("*.keras"))
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(exported), "--source", str(few_frames), "--frames", "2",
+                 "--warmup", "1", "--detector", "haar", "--json", str(report)]) == 0
+    baseline = json.loads(report.read_text())["baseline"]
+    assert baseline["keras_model"].startswith("the seed's network (InceptionV3 224 px")
+    assert baseline["frames"] == 2 and baseline["frame"]["mean_ms"] > 0
+    assert "Keras: the seed's network" in capsys.readouterr().out
 
 
 def test_without_picamera2_run_exits_2_instead_of_retrying(model, capsys):

@@ -127,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     log.info("devices: %s", ", ".join(d.name for d in gpus) or "CPU only")
 
-    dataset = data.load_dataset(args.data, args.input_size)
+    try:
+        dataset = data.load_dataset(args.data, args.input_size)
+    except (FileNotFoundError, ValueError) as exc:
+        log.error("%s (give --data one folder per dataset, each with one sub-folder per class; "
+                  "README: Data)", exc)
+        return 2
     audit = dataset.audit_summary()
     for item in dataset.skipped:
         log.warning("skipped %s: %s", item["path"], item["reason"])
@@ -137,9 +142,14 @@ def main(argv: list[str] | None = None) -> int:
              audit["images"], len(dataset.classes), audit["exact_duplicates"],
              audit["near_duplicates"], audit["duplicate_groups"])
 
-    train_all, test_idx = data.split_indices(dataset.labels, dataset.groups, args.test_size, args.seed)
-    sub_train, sub_val = data.split_indices(dataset.labels[train_all], dataset.groups[train_all],
-                                            args.val_size, args.seed)
+    try:
+        train_all, test_idx = data.split_indices(dataset.labels, dataset.groups, args.test_size,
+                                                 args.seed)
+        sub_train, sub_val = data.split_indices(dataset.labels[train_all],
+                                                dataset.groups[train_all], args.val_size, args.seed)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
     train_idx, val_idx = train_all[sub_train], train_all[sub_val]
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     settings["data"] = [str(d) for d in args.data]
@@ -185,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("phase %s: %d epochs, %d trainable weights", phase, epochs,
                  len(model.trainable_weights))
         start = time.perf_counter()
+        # shuffle=False: the dataset shuffles itself (make_pipelines); Keras would only warn.
         hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,
-                         callbacks=[checkpoint], verbose=2 if not sys.stdout.isatty() else 1)
+                         callbacks=[checkpoint], shuffle=False,
+                         verbose=2 if not sys.stdout.isatty() else 1)
         elapsed = time.perf_counter() - start
         histories[phase] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         timings[phase] = {"epochs": epochs, "seconds": round(elapsed, 1),

@@ -32,8 +32,9 @@ from tqdm import tqdm
 from edge.boxes import match
 from edge.config import ConfigError, load_config
 from edge.crop import crop_face
+from edge.measure import MeasureError
 from edge.measure.detection import IOU
-from edge.measure.voc import SplitError, framed, load_scenes, parse_frame_size
+from edge.measure.voc import framed, load_scenes, parse_frame_size
 
 
 def prepare(voc_dir: Path, out_dir: Path, margin: float, min_size: int = 32,
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         margin = config.model.margin if args.margin is None else args.margin
         summary = prepare(args.voc, args.out, margin, args.min_size, labels, detector=detector,
                           split=args.split, frame=args.frame)
-    except (ConfigError, FileNotFoundError, SplitError) as exc:
+    except (ConfigError, MeasureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.split:

@@ -8,3 +8,8 @@
 
 Nothing in the Pi's run loop imports from here.
 """
+
+
+class MeasureError(Exception):
+    """The photos, face crops, frames or split a measurement was given can't be used; the
+    message says what to give instead (``python -m edge`` exits 2 with it)."""

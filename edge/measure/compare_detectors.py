@@ -26,8 +26,9 @@ from pathlib import Path
 import cv2
 
 from edge.detectors import make_detector
+from edge.measure import MeasureError
 from edge.measure.detection import evaluate_detector, format_table, frame_ms
-from edge.measure.voc import PARTS, SplitError, framed, load_scenes, parse_frame_size, read_rgb
+from edge.measure.voc import PARTS, framed, load_scenes, parse_frame_size, read_rgb
 
 YUNET_GRID = {"model": ("n", "s"), "detect_width": (320, 480, 640), "score": (0.5, 0.6, 0.7, 0.8)}
 TIMING_FRAMES = 40
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         summary = compare(args.scenes, args.split, args.frame, args.min_face, args.threads)
-    except (FileNotFoundError, SplitError) as exc:
+    except MeasureError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for part, results in summary["results"].items():

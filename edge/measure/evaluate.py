@@ -35,8 +35,9 @@ import numpy as np
 from edge.boxes import match
 from edge.config import Config
 from edge.crop import crop_face
+from edge.measure import MeasureError
 from edge.measure.detection import IOU
-from edge.measure.voc import Scene, SplitError, framed, load_scenes, read_rgb
+from edge.measure.voc import Scene, framed, load_scenes, read_rgb
 from edge.sources.images import EXTENSIONS
 from edge.tracker import VIOLATION_LABEL
 
@@ -58,14 +59,21 @@ def _ratio(num: int, den: int) -> float | None:
 def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
     """Classify every image under ``folder/<class>/``; return counts and metrics."""
     labels = list(classifier.labels)
+    if not Path(folder).is_dir():
+        raise MeasureError(f"{folder} is not a folder: give --faces a folder with one sub-folder "
+                           f"of face crops per class of the model ({', '.join(labels)})")
     class_dirs = sorted(p for p in Path(folder).iterdir() if p.is_dir())
     unknown = [p.name for p in class_dirs if p.name not in labels]
     if not class_dirs or unknown:
-        raise SystemExit(f"{folder}: needs one sub-folder per class of the model ({', '.join(labels)})"
-                         + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        raise MeasureError(f"{folder}: needs one sub-folder per class of the model "
+                           f"({', '.join(labels)})"
+                           + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     items = [(p, labels.index(d.name)) for d in class_dirs for p in sorted(d.iterdir())
              if p.suffix.lower() in EXTENSIONS]
     items = items[:limit] if limit else items
+    if not items:
+        raise MeasureError(f"{folder}: no images ({', '.join(sorted(EXTENSIONS))}) in its class "
+                           "folders")
     confusion = np.zeros((len(labels), len(labels)), dtype=int)
     skipped = 0
     for path, truth in _progress(items, "faces"):
@@ -75,6 +83,8 @@ def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
             skipped += 1
             continue
         confusion[truth, int(np.argmax(classifier.classify([face])[0]))] += 1
+    if skipped == len(items):
+        raise MeasureError(f"{folder}: none of its {skipped} images could be read")
     per_class = {}
     for i, label in enumerate(labels):
         tp, predicted, actual = confusion[i, i], confusion[:, i].sum(), confusion[i, :].sum()
@@ -178,6 +188,8 @@ def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face
     scenes = load_scenes(folder, split, part if split else None)
     scenes = scenes[:limit] if limit else scenes
     truths, detections, images = collect_scenes(config, detector, classifier, scenes, frame)
+    if not images:
+        raise MeasureError(f"{folder}: none of its {len(scenes)} photos could be read")
     labels = tuple(classifier.labels)
     return {"kind": "scenes", "dir": str(folder), "model": str(classifier.model.path),
             "split": str(split) if split else None, "part": part if split else "all",
@@ -224,12 +236,8 @@ def main(config: Config, args) -> int:
         result = evaluate_faces(classifier, args.faces, args.limit)
         print(faces_table(result))
     else:
-        try:
-            result = evaluate_scenes(config, build_detector(config), classifier, args.scenes,
-                                     args.min_face, args.limit, args.split, args.part, args.frame)
-        except (FileNotFoundError, SplitError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        result = evaluate_scenes(config, build_detector(config), classifier, args.scenes,
+                                 args.min_face, args.limit, args.split, args.part, args.frame)
         print(scenes_table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

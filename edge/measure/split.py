@@ -23,6 +23,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from edge.measure import MeasureError
 from edge.measure.voc import PARTS, Scene, load_scenes
 from edge.tracker import VIOLATION_LABEL
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scenes = load_scenes(args.scenes)
         parts = make_split(scenes, args.eval_fraction, args.seed, args.min_face)
-    except (FileNotFoundError, ValueError) as exc:
+    except (MeasureError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     doc = {

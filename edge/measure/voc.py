@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.measure import MeasureError
+
 log = logging.getLogger(__name__)
 
 PARTS = ("train", "eval")
@@ -44,7 +46,7 @@ class Scene:
     faces: tuple[Annotation, ...]
 
 
-class SplitError(ValueError):
+class SplitError(MeasureError):
     """A split file that can't be read, or that doesn't belong to the photos it is used with."""
 
 
@@ -67,7 +69,8 @@ def load_scenes(voc_dir: Path, split: Path | None = None, part: str | None = Non
     voc_dir = Path(voc_dir)
     ann_dir, img_dir = voc_dir / "annotations", voc_dir / "images"
     if not ann_dir.is_dir() or not img_dir.is_dir():
-        raise FileNotFoundError(f"{voc_dir} must hold images/ and annotations/ (Pascal VOC)")
+        raise MeasureError(f"{voc_dir} must hold images/ and annotations/ (Pascal VOC; "
+                           "README: Data)")
     scenes = []
     for xml_path in sorted(ann_dir.glob("*.xml")):
         name = ET.parse(xml_path).getroot().findtext("filename") or xml_path.stem + ".jpg"
@@ -76,6 +79,9 @@ def load_scenes(voc_dir: Path, split: Path | None = None, part: str | None = Non
             image = next(iter(sorted(img_dir.glob(xml_path.stem + ".*"))), image)
         if image.is_file():
             scenes.append(Scene(image, tuple(read_annotation(xml_path))))
+    if not scenes:
+        raise MeasureError(f"{voc_dir} has no annotated photos (annotations/NAME.xml beside "
+                           "images/NAME.jpg)")
     if split is None:
         return scenes
     return select_part(scenes, split, part)
