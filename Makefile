@@ -9,7 +9,9 @@ STAMP_EDGE  := $(VENV)/.installed-demo
 STAMP_KERAS := $(VENV)/.installed-keras
 STAMP_TRAIN := $(VENV)/.installed-train
 STAMP       := $(VENV)/.installed-dev
-DATA    ?= ../shared/data/prajna
+# The shared datasets, as the tests find them (README: Data).
+MASKWATCH_DATA ?= ../shared/data
+DATA    ?= $(MASKWATCH_DATA)/prajna
 NAME    ?= inception
 
 # $(call install,EXTRAS): the venv, then pip install -e '.[EXTRAS]', then the stamp.
@@ -48,8 +50,6 @@ clean:  ## remove the venv and caches (keeps models)
 
 # --- Train and export on a workstation. DATA may name several class-folder datasets.
 # TRAIN_ARGS passes more flags, e.g. TRAIN_ARGS="--weights none --input-size 128".
-# The shared data comes from the one setting the tests use too (MASKWATCH_DATA).
-MASKWATCH_DATA ?= ../shared/data
 SCENES       ?= $(MASKWATCH_DATA)/scenes
 # The scenes split once by photo: scene-faces cuts only its train photos, eval scores its eval ones.
 SPLIT        ?= splits/scenes.json
