@@ -91,7 +91,9 @@ CONFIG  ?=
 BASELINE ?= 1
 DEMO    := build/demo
 EDGE_CONFIG = $(if $(CONFIG),--config $(CONFIG))
-.PHONY: run eval bench demo demo-frames
+# FRAMES: how many frames make soak measures (after 500 of warm-up).
+FRAMES  ?= 20000
+.PHONY: run eval bench demo demo-frames soak
 
 demo-frames: $(STAMP_EDGE)
 	$(PYTHON) -m edge demo --frames-only --out $(DEMO)
@@ -110,6 +112,10 @@ eval: need-scenes $(STAMP_EDGE)  ## detection and mask accuracy of the whole pip
 bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, vs the seed-style loop
 	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \
 		$(if $(filter 0,$(BASELINE)),--no-baseline) --json build/bench.json
+
+soak: $(STAMP_EDGE)  ## FRAMES frames through the whole pipeline, looping: fails if RSS or open files creep
+	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge.measure.soak $(EDGE_CONFIG) \
+		--model $(MODEL) $(if $(SOURCE),--source $(SOURCE)) --frames $(FRAMES) --json build/soak.json
 
 # --- Deploy on a Raspberry Pi (issue 4). install/uninstall need root: sudo make install.
 # DESTDIR=, DRY_RUN=1, SKIP_PIP=1, FORCE=1 and PURGE=1 are passed to the scripts.

@@ -126,6 +126,10 @@ def resolve_model(model: Path | str, fmt: str | None = None) -> ModelFile:
     path = model_dir / entry["file"]
     if not path.is_file():
         raise ModelError(f"{path} is missing; copy the whole model folder or re-run 'make export'")
+    size = path.stat().st_size
+    if size != entry["bytes"]:  # cheap, and says "truncated" where a hash can't
+        raise ModelError(f"{path} is {size} bytes, its card.json says {entry['bytes']}: the file "
+                         "is truncated or from another export; copy the model folder again")
     if sha256_of(path) != entry["sha256"]:
         raise ModelError(f"{path} does not match the sha256 in its card.json: the file is "
                          "corrupt or from another export; copy the model folder again")

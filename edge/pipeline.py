@@ -5,11 +5,15 @@ Built to be impossible to wedge:
 * everything that can be checked is checked before the camera opens — config, model,
   detector, tracker — and a problem there is a :class:`StartupError` (exit 2, with the fix);
 * a live source (camera, stream) that fails is closed and reopened with doubling backoff,
-  for ever; while it is down no WATCHDOG pings go out, so systemd's watchdog can restart
-  the service if the outage outlasts ``WatchdogSec``;
+  for ever, in this process. The loop is alive while it waits, so WATCHDOG pings go on
+  (with ``STATUS=source down: …``): the watchdog restarts a hung loop, not a missing
+  camera, and systemd's start limit can't give up on a device whose camera is unplugged;
 * a sink that fails is isolated by :class:`edge.sinks.SafeSink`;
-* SIGTERM/SIGINT only set a flag: the current frame finishes, the camera and GPIO are
-  released (all off) and :meth:`Pipeline.run` returns.
+* SIGTERM, SIGINT and SIGHUP only set a flag: the current frame finishes, the camera and
+  GPIO are released (all off) and :meth:`Pipeline.run` returns. Every blocking call of the
+  loop is bounded (stream timeouts, a log that never waits for stdout); should one hang
+  anyway, ``STOP_GRACE`` seconds after the signal the outputs are switched off from
+  another thread and the process exits, inside systemd's ``TimeoutStopSec``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from edge.tracker import Tracker
 log = logging.getLogger(__name__)
 
 STAGES = ("detect", "crop", "classify", "track", "sinks")
+# Seconds a stop may take before the outputs are forced off and the process exits: under
+# the unit's TimeoutStopSec=15s, after which systemd would SIGKILL with the LEDs left on.
+STOP_GRACE = 10.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class StartupError(Exception):
@@ -181,18 +189,23 @@ class Pipeline:
         if self.frames == 1:
             self.notifier.ready(f"first frame processed ({self.classifier.runtime})")
             log.info("running: first frame processed")
-        if self._watchdog_interval is not None and now - self._last_ping >= self._watchdog_interval:
-            self.notifier.watchdog()
-            self._last_ping = now
+        self._ping(now)
         if now - self._last_status >= self.config.service.status_seconds:
             self.notifier.status(f"{self.fps:.1f} frames/s, {len(self.tracker.tracks)} tracked")
             self._last_status = now
 
+    def _ping(self, now: float) -> None:
+        if self._watchdog_interval is not None and now - self._last_ping >= self._watchdog_interval:
+            self.notifier.watchdog()
+            self._last_ping = now
+
     def _idle(self, seconds: float, stop: threading.Event) -> None:
-        """Wait while the source is down, still giving the sinks their clock (LED timers)."""
+        """Wait while the source is down, still giving the sinks their clock (LED timers)
+        and systemd its WATCHDOG pings: the loop is alive, only the camera is missing."""
         deadline = time.monotonic() + seconds
         while not stop.is_set():
             now = time.monotonic()
+            self._ping(now)
             result = FrameResult(now, time.time(), None, fps=0.0)
             for sink in self.sinks:
                 sink.handle(result)
@@ -228,18 +241,37 @@ def _watchdog_interval() -> float | None:
 
 
 def run_service(config: Config, annotate: Path | None = None) -> int:
-    """``python -m edge run``: build the pipeline, stop cleanly on SIGTERM/SIGINT; exit code."""
+    """``python -m edge run``: build the pipeline, stop cleanly on SIGTERM, SIGINT or SIGHUP
+    (a closed terminal or ``kill -HUP``: to re-read the config, restart the service); the
+    exit code."""
     pipeline = Pipeline(config, annotate=annotate)
     stop = threading.Event()
+    finished = threading.Event()
+    stop_grace = STOP_GRACE
+
+    def force_stop():
+        if finished.is_set():
+            return
+        log.error("stop: the loop is still blocked %gs after the signal; switching the "
+                  "outputs off and exiting without it", stop_grace)
+        for sink in pipeline.sinks:
+            sink.close()  # GPIO: everything off
+        pipeline.notifier.stopping()
+        os._exit(0)
 
     def on_signal(signum, _frame):
         log.info("%s: stopping after this frame", signal.Signals(signum).name)
+        if not stop.is_set():
+            guard = threading.Timer(stop_grace, force_stop)
+            guard.daemon = True
+            guard.start()
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
         frames = pipeline.run(stop)
     finally:
+        finished.set()
         for s, handler in previous.items():
             signal.signal(s, handler)
     log.info("stopped after %d frames", frames)

@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 import time
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -96,6 +97,7 @@ class Flaky:
         self.calls.append(result.t)
         if len(self.calls) <= self.failures:
             raise OSError("disk full")
+        return True
 
     def close(self):
         pass
@@ -154,3 +156,125 @@ def test_annotate_writes_one_image_per_frame_and_skips_idle_ticks(tmp_path):
     sink.handle(FrameResult(0.1, 0.1, None))
     sink.close()
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.jpg"]
+
+
+class EventsOnly:
+    """Like the snapshot sink: delivers only results with events; fails while ``broken``."""
+
+    def __init__(self, delivered, state):
+        self.delivered, self.state = delivered, state
+
+    def handle(self, result):
+        if not result.events:
+            return False
+        if self.state["broken"]:
+            raise OSError("No space left on device")
+        self.delivered.append(result.t)
+        return True
+
+    def close(self):
+        pass
+
+
+def test_events_a_failing_sink_could_not_take_are_held_and_delivered_in_order(caplog):
+    delivered, state = [], {"broken": True}
+    sink = SafeSink("snapshot", lambda: EventsOnly(delivered, state), retry_seconds=0.0,
+                    max_pending=3)
+    with caplog.at_level(logging.INFO, logger="edge.sinks"):
+        for t in range(5):                        # 5 violations while the disk is full
+            sink.handle(result(float(t), events=[violation(float(t))]))
+        sink.handle(result(5.0))                  # a quiet frame proves nothing
+        assert not any("works again" in r.getMessage() for r in caplog.records)
+        assert sink.failing and sink.pending == 3 and sink.dropped == 2
+        state["broken"] = False
+        sink.handle(result(6.0))
+    # The oldest two were dropped (and counted, and said); the rest arrive in order.
+    assert delivered == [2.0, 3.0, 4.0] and sink.pending == 0 and not sink.failing
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("dropping the oldest" in m for m in messages) == 1
+    assert any("works again (2 results dropped while it failed)" in m for m in messages)
+    assert sum(r.levelno >= logging.ERROR for r in caplog.records) == 1   # one traceback
+
+
+def test_a_sink_that_keeps_failing_is_retried_less_and_less_often(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("edge.sinks.time.monotonic", lambda: clock[0])
+    attempts = []
+
+    def factory():
+        attempts.append(clock[0])
+        raise RuntimeError("no pin factory")
+
+    sink = SafeSink("gpio", factory, retry_seconds=5.0, max_retry_seconds=40.0)
+    while clock[0] < 1200.0:
+        sink.handle(result(clock[0]))
+        clock[0] += 1.0
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    assert gaps[:4] == [5.0, 10.0, 20.0, 40.0] and set(gaps[4:]) == {40.0}
+
+
+def test_a_snapshot_on_a_full_disk_is_absent_not_truncated(tmp_path, monkeypatch):
+    sink = SnapshotSink(tmp_path)
+    real_write = os.write
+
+    def full_disk(fd, data):        # the first call writes half, the next finds no space
+        if len(data) > 100:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("edge.sinks.snapshot.os.write", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        sink.handle(result(0.0, [track(False, True)], [violation(0.0)]))
+    assert list(tmp_path.iterdir()) == []     # no half JPEG under its name, no .tmp left
+    monkeypatch.setattr("edge.sinks.snapshot.os.write", real_write)
+    assert sink.handle(result(1.0, [track(False, True)], [violation(1.0)]))
+    (saved,) = tmp_path.glob("violation-*.jpg")
+    assert saved.read_bytes().endswith(b"\xff\xd9")   # a whole JPEG: its end marker
+
+
+def test_unfinished_snapshots_of_an_earlier_run_are_removed_at_start(tmp_path, caplog):
+    (tmp_path / "violation-20260101-000000-000-track1.tmp").write_bytes(b"")
+    (tmp_path / "violation-20260101-000000-001-track2.jpg.tmp").write_bytes(b"half")
+    (tmp_path / "notes.tmp").write_bytes(b"not ours")
+    SnapshotSink(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp"]
+    assert "removed 2 unfinished files" in caplog.text
+
+
+def test_the_log_never_blocks_on_a_stdout_nobody_reads():
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    while True:                                # fill the pipe to the brim
+        try:
+            os.write(write_end, b"x" * 4096)
+        except BlockingIOError:
+            break
+    os.set_blocking(write_end, True)           # as stdout is: a blocking descriptor
+    stream = os.fdopen(write_end, "w")
+    sink = LogSink(stream, max_pending=4)
+    start = time.monotonic()
+    for t in range(6):
+        assert sink.handle(result(float(t), events=[violation(float(t))])) is False
+    assert time.monotonic() - start < 1.0 and sink.dropped == 2
+    drained = b""                              # the reader comes back
+    os.set_blocking(read_end, False)
+    try:
+        while True:
+            drained += os.read(read_end, 65536)
+    except BlockingIOError:
+        pass
+    assert set(drained) == {ord("x")}
+    assert sink.handle(result(6.0)) is True    # and the held lines go out, in order
+    lines = os.read(read_end, 65536).decode().splitlines()
+    stamps = [datetime.fromisoformat(json.loads(line)["time"]).timestamp() for line in lines]
+    assert [round(s - 1_700_000_000.0) for s in stamps] == [2, 3, 4, 5]   # oldest two dropped
+    sink.close()
+    stream.close()
+    os.close(read_end)
+
+
+def test_gpio_that_never_started_says_nothing_when_closed(pins, caplog):
+    sink = GpioSink(-1, -1, -1)
+    with caplog.at_level(logging.INFO):
+        sink.close()
+    assert "GPIO off" not in caplog.text

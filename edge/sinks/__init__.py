@@ -2,18 +2,21 @@
 
 A sink is a class with two methods::
 
-    handle(result: FrameResult)   # called once per frame, and while the camera is down
-    close()                       # release what it holds (GPIO: everything off)
+    handle(result: FrameResult) -> bool   # once per frame, and while the camera is down;
+                                          # True when it delivered something (wrote an
+                                          # event, a file, set the pins), False if it had
+                                          # nothing to do with this result
+    close()                               # release what it holds (GPIO: everything off)
 
 Each sink runs inside a :class:`SafeSink`: a sink that raises — a full disk, a pin
-another program grabbed — never stops the loop. Its first failure is logged with the
-traceback, repeats are not; the sink is closed and built again after ``retry_seconds``.
+another program grabbed — never stops the loop, and loses no event without counting it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -40,17 +43,48 @@ class FrameResult:
 
 
 class SafeSink:
-    """Runs a sink built by ``factory``; failures are logged once and retried, never raised."""
+    """Runs a sink built by ``factory``; failures are logged and retried, never raised.
 
-    def __init__(self, name: str, factory: Callable[[], object], retry_seconds: float = 5.0):
+    - A failure is logged with its traceback once; the sink is closed and built again after
+      ``retry_seconds``, the wait doubling up to ``max_retry_seconds`` while it keeps
+      failing (a pin factory that is gone for good costs a line, not one every 5 s).
+    - Results that carry events and were not delivered — the sink raised on them, or was
+      down waiting for its retry — are held, up to ``max_pending``, and delivered in order
+      once it works again; past that the oldest are dropped and counted (``dropped``).
+    - "Works again" means a delivery succeeded: a frame the sink had nothing to do with
+      (no event for the snapshot sink) proves nothing.
+    """
+
+    def __init__(self, name: str, factory: Callable[[], object], retry_seconds: float = 5.0,
+                 max_retry_seconds: float = 300.0, max_pending: int = 16):
         self.name = name
         self._factory = factory
         self._sink = None
         self._retry_seconds = retry_seconds
+        self._max_retry_seconds = max(retry_seconds, max_retry_seconds)
+        self._wait = retry_seconds
         self._retry_at = float("-inf")
+        self._pending: deque[FrameResult] = deque()
+        self.max_pending = max_pending
         self.failing = False
+        self.dropped = 0              # results with events given up on, since start
+        self._dropped_while_failing = 0
+
+    @property
+    def pending(self) -> int:
+        """Results with events held for delivery."""
+        return len(self._pending)
 
     def handle(self, result: FrameResult) -> None:
+        if result.events:
+            if len(self._pending) >= self.max_pending:
+                self._pending.popleft()
+                self.dropped += 1
+                self._dropped_while_failing += 1
+                if self._dropped_while_failing == 1:
+                    logger.warning("sink %s: %d undelivered results held; dropping the oldest "
+                                   "(counted)", self.name, self.max_pending)
+            self._pending.append(result)
         if self._sink is None:
             if time.monotonic() < self._retry_at:
                 return
@@ -59,25 +93,42 @@ class SafeSink:
             except Exception:
                 self._failed("could not start")
                 return
-        try:
-            self._sink.handle(result)
-        except Exception:
-            self._failed("failed")
-            self._drop()
-            return
-        if self.failing:
-            logger.info("sink %s works again", self.name)
-            self.failing = False
+        # Held results first, in order; the current one is the last of them if it has events.
+        for item in list(self._pending) + ([] if result.events else [result]):
+            try:
+                delivered = self._sink.handle(item)
+            except Exception:
+                self._failed("failed")
+                self._drop()
+                return
+            if item.events:
+                self._pending.popleft()
+            if delivered:
+                self._recovered()
 
     def close(self) -> None:
         self._drop()
+        if self._pending:
+            logger.warning("sink %s: %d results with events were never delivered",
+                           self.name, len(self._pending))
+
+    def _recovered(self) -> None:
+        if self.failing:
+            logger.info("sink %s works again (%d results dropped while it failed)", self.name,
+                        self._dropped_while_failing)
+        self.failing = False
+        self._wait = self._retry_seconds
+        self._dropped_while_failing = 0
 
     def _failed(self, what: str) -> None:
         if not self.failing:
-            logger.exception("sink %s %s; the loop goes on and retries it every %gs",
-                          self.name, what, self._retry_seconds)
+            logger.exception("sink %s %s; the loop goes on, holds its events and retries it "
+                             "in %gs (then less often)", self.name, what, self._wait)
+        else:
+            logger.debug("sink %s %s again; next try in %gs", self.name, what, self._wait)
         self.failing = True
-        self._retry_at = time.monotonic() + self._retry_seconds
+        self._retry_at = time.monotonic() + self._wait
+        self._wait = min(self._wait * 2, self._max_retry_seconds)
 
     def _drop(self) -> None:
         sink, self._sink = self._sink, None

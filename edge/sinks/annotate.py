@@ -42,9 +42,9 @@ class AnnotateSink:
         self._writer = None
         self._count = 0
 
-    def handle(self, result) -> None:
+    def handle(self, result) -> bool:
         if result.image is None:
-            return
+            return False
         bgr = cv2.cvtColor(draw(result.image, result.tracks), cv2.COLOR_RGB2BGR)
         self._count += 1
         if self.is_video:
@@ -55,11 +55,12 @@ class AnnotateSink:
                 if not self._writer.isOpened():
                     raise OSError(f"OpenCV cannot write video {self.out}")
             self._writer.write(bgr)
-            return
+            return True
         name = Path(result.name).stem if result.name else f"frame-{self._count:06d}"
         path = self.out / f"{name}.jpg"
         if not cv2.imwrite(str(path), bgr):
             raise OSError(f"could not write {path}")
+        return True
 
     def close(self) -> None:
         if self._writer is not None:

@@ -33,13 +33,14 @@ class GpioSink:
         self._red_until = float("-inf")
         self._buzzer_until = float("-inf")
 
-    def handle(self, result) -> None:
+    def handle(self, result) -> bool:
         if any(e.kind == "violation" for e in result.events):
             self._red_until = result.t + self.violation_seconds
             self._buzzer_until = result.t + self.buzzer_seconds
         self._set("green", any(tr.masked and not tr.violating for tr in result.tracks))
         self._set("red", result.t < self._red_until)
         self._set("buzzer", result.t < self._buzzer_until)
+        return True
 
     def _set(self, name: str, on: bool) -> None:
         device = self.devices.get(name)
@@ -48,6 +49,8 @@ class GpioSink:
 
     def close(self) -> None:
         """Everything off, then release the pins; one bad pin doesn't keep the others on."""
+        if not self.devices:
+            return  # nothing was claimed (a pin factory that won't start): nothing to say
         states = []
         for name, device in self.devices.items():
             try:
@@ -56,5 +59,5 @@ class GpioSink:
                 device.close()
             except Exception as exc:
                 log.warning("GPIO %s could not be switched off and released: %s", name, exc)
-        log.info("GPIO off: %s", ", ".join(states) or "no pins")
+        log.info("GPIO off: %s", ", ".join(states))
         self.devices = {}

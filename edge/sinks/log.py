@@ -2,31 +2,93 @@
 
     {"time": "2025-03-01T08:15:02.113+01:00", "event": "violation", "track": 7,
      "label": "without_mask", "confidence": 0.93, "box": [212, 80, 96, 96], "fps": 9.8}
+
+Writing never blocks the loop. A line goes out only when stdout can take it now (``poll``
+with no wait; a line shorter than ``PIPE_BUF`` then goes into a pipe whole, without
+waiting). Lines it can't take yet — a stdout pipe nobody reads, a stalled journald — wait
+in a queue of ``max_pending`` lines and go out, in order, when it drains; past that the
+oldest are dropped and counted, and the count is logged. A stream without a file
+descriptor (a test's ``StringIO``) is simply written to.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
+import select
 import sys
+import time
+from collections import deque
 from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+CLOSE_WAIT = 1.0  # seconds close() gives a slow reader before counting what is left
 
 
 class LogSink:
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, max_pending: int = 1000):
         self._stream = stream  # None: whatever sys.stdout is when writing
+        self._queue: deque[bytes] = deque()
+        self.max_pending = max_pending
+        self.dropped = 0
 
-    def handle(self, result) -> None:
+    def handle(self, result) -> bool:
         if not result.events:
-            return
-        stream = self._stream or sys.stdout
+            return self._flush() if self._queue else False
         stamp = datetime.fromtimestamp(result.wall).astimezone().isoformat(timespec="milliseconds")
         for event in result.events:
-            stream.write(json.dumps({
+            line = json.dumps({
                 "time": stamp, "event": event.kind, "track": event.track_id,
                 "label": event.label, "confidence": round(event.confidence, 3),
                 "box": [int(v) for v in event.box], "fps": round(result.fps, 1),
-            }) + "\n")
-        stream.flush()
+            }) + "\n"
+            if len(self._queue) >= self.max_pending:
+                self._queue.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.warning("log: stdout is not being read; %d event lines dropped so far "
+                                "(%d waiting)", self.dropped, len(self._queue))
+            self._queue.append(line.encode())
+        return self._flush()
+
+    def _flush(self, wait: float = 0.0) -> bool:
+        """Write what stdout takes without blocking (up to ``wait`` seconds); True if any."""
+        stream = self._stream or sys.stdout
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            for line in self._queue:
+                stream.write(line.decode())
+            stream.flush()
+            self._queue.clear()
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        deadline = time.monotonic() + wait
+        wrote = False
+        while self._queue:
+            timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
+            if not poller.poll(timeout_ms):
+                break
+            line = self._queue[0]
+            try:
+                written = os.write(fd, line)
+            except BlockingIOError:  # someone made stdout non-blocking: the same as "full"
+                break
+            wrote = True
+            if written < len(line):
+                self._queue[0] = line[written:]
+            else:
+                self._queue.popleft()
+        return wrote
 
     def close(self) -> None:
-        pass
+        if self._queue:
+            self._flush(wait=CLOSE_WAIT)
+        if self._queue or self.dropped:
+            log.warning("log: %d event lines were never written to stdout, %d dropped before",
+                        len(self._queue), self.dropped)
+        self._queue.clear()

@@ -1,13 +1,18 @@
 """Save the (annotated) frame of each violation as a JPEG, keeping a bounded archive.
 
 Files are ``violation-YYYYmmdd-HHMMSS-mmm-trackN.jpg``, mode 0640 whatever the umask (they
-show people's faces), written under a temporary name and renamed, so a reader never sees
-half a file. After each save the folder is pruned to ``max_count`` files and
-``max_age_days``; only files with this naming pattern are ever deleted.
+show people's faces). A file is whole or absent: it is written under a temporary name
+(``….jpg.tmp``), every byte checked (a full disk raises, it never truncates silently),
+fsynced, renamed into place and the folder fsynced, so neither a reader nor a power cut
+sees half a file; a failed write removes its temporary file, and temporary files left by a
+crash are removed when the sink starts. After each save the folder is pruned to
+``max_count`` files and ``max_age_days``; only files with this naming pattern are ever
+deleted.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -21,6 +26,7 @@ from edge.sinks.annotate import draw
 log = logging.getLogger(__name__)
 
 PATTERN = "violation-*.jpg"
+TEMPORARY = "violation-*.tmp"
 
 
 class SnapshotSink:
@@ -29,11 +35,17 @@ class SnapshotSink:
         self.folder.mkdir(mode=0o750, parents=True, exist_ok=True)
         self.max_count = max_count
         self.max_age_days = max_age_days
+        leftovers = sorted(self.folder.glob(TEMPORARY))
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        if leftovers:
+            log.warning("snapshot: removed %d unfinished files left by an earlier run",
+                        len(leftovers))
 
-    def handle(self, result) -> None:
+    def handle(self, result) -> bool:
         violations = [e for e in result.events if e.kind == "violation"]
         if result.image is None or not violations:
-            return
+            return False
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(draw(result.image, result.tracks),
                                                      cv2.COLOR_RGB2BGR))
         if not ok:
@@ -44,16 +56,31 @@ class SnapshotSink:
                     f"-track{event.track_id}.jpg")
             self._write(self.folder / name, jpeg.tobytes())
         self.prune(now=result.wall)
+        return True
 
     def _write(self, path: Path, data: bytes) -> None:
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
             os.fchmod(fd, 0o640)  # the umask may have taken bits away; set them exactly
-            os.write(fd, data)
-        finally:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked, e.g. as the disk fills
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, f"no space left writing {tmp}")
+                view = view[written:]
+            os.fsync(fd)
+        except BaseException:
             os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         os.replace(tmp, path)
+        folder = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)  # the rename itself, through a power cut
+        finally:
+            os.close(folder)
 
     def prune(self, now: float | None = None) -> list[Path]:
         """Delete snapshots past the age limit, then the oldest past the count limit."""

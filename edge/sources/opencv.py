@@ -1,9 +1,15 @@
 """OpenCV ``VideoCapture``: a camera index, a video file, or a network stream.
 
 OpenCV decodes to BGR; frames are converted to RGB here. A camera or stream that stops
-delivering raises SourceError (the pipeline reconnects with backoff); a video *file*
-simply ends. File frames are stamped with the file's own timeline, so tracking a
-recording does not depend on how fast this machine decodes it.
+delivering raises SourceError (the pipeline reconnects with backoff). A video *file* ends
+at its last frame; one that ends before the frame count in its header is truncated or
+corrupt, which is a SourceError too (the run fails instead of ending "normally"). File
+frames are stamped with the file's own timeline, so tracking a recording does not depend
+on how fast this machine decodes it.
+
+A stream (``rtsp://``, ``http://``) is opened through FFmpeg with open and read timeouts
+of ``STREAM_TIMEOUT`` seconds: a server that accepts and then says nothing would otherwise
+hold ``open()`` for 30 s, beyond systemd's stop timeout.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ from pathlib import Path
 
 import cv2
 
-from edge.sources import Frame, SourceError
+from edge.sources import Frame, SourceError, bgr_to_frame_rgb
+
+STREAM_TIMEOUT = 5.0  # seconds; a stop waits for at most one of these
+# A file may end this much short of its header's frame count (rounded durations).
+FRAME_COUNT_SLACK = 0.01
 
 
 class OpenCVSource:
@@ -21,13 +31,20 @@ class OpenCVSource:
         self.target = target
         self.width, self.height = width, height
         self.is_file = isinstance(target, str) and "://" not in target
+        self.is_stream = isinstance(target, str) and "://" in target
         self.live = not self.is_file
         self._cap = None
 
     def open(self) -> None:
         if self.is_file and not Path(self.target).is_file():
             raise SourceError(f"{self.target}: no such video file")
-        cap = cv2.VideoCapture(self.target)
+        if self.is_stream:
+            ms = int(STREAM_TIMEOUT * 1000)
+            cap = cv2.VideoCapture(self.target, cv2.CAP_FFMPEG,
+                                   [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        else:
+            cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"could not open {self.target!r} with OpenCV")
@@ -43,11 +60,20 @@ class OpenCVSource:
         ok, bgr = self._cap.read()
         if not ok or bgr is None:
             if self.is_file:
+                self._check_complete()
                 return None
             raise SourceError(f"{self.target!r} stopped delivering frames")
         t = (self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self.is_file
              else time.monotonic())
-        return Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t)
+        return Frame(bgr_to_frame_rgb(bgr), t)
+
+    def _check_complete(self) -> None:
+        """A file that stops short of its own frame count is truncated or corrupt."""
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        done = self._cap.get(cv2.CAP_PROP_POS_FRAMES)
+        if count > 0 and done < count * (1 - FRAME_COUNT_SLACK) - 1:
+            raise SourceError(f"{self.target} ended after {done:.0f} of its {count:.0f} frames: "
+                              "the file is truncated or corrupt")
 
     def close(self) -> None:
         if self._cap is not None:
