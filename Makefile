@@ -41,7 +41,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv with everything a workstation needs
 
-test: $(STAMP)  ## run the whole test suite
+test: $(STAMP)  ## run the whole test suite (installs mosquitto and chromium for it when root)
+	tests/system-packages.sh
 	$(PYTHON) -m pytest
 
 clean:  ## remove the venv and caches (keeps models)

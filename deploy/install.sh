@@ -175,12 +175,20 @@ live chown "$SERVICE_USER:$SERVICE_USER" "$DESTDIR$STATE_DIR"
 step "Service (maskwatch.service)"
 install -d -m 0755 "$(dirname "$DESTDIR$UNIT_FILE")"
 install -m 0644 "$SRC/systemd/maskwatch.service" "$DESTDIR$UNIT_FILE"
-rm -f "$DESTDIR$DROPIN_WX"
+# The unit has no network; an MQTT sink or a status page gets exactly what it needs.
+network=$("$venv/bin/python" "$SRC/deploy/network_dropin.py" "$conf") ||
+    die "could not work out the network access $CONF_FILE needs (see above)"
+rm -f "$DESTDIR$DROPIN_WX" "$DESTDIR$DROPIN_NET"
 rmdir "$(dirname "$DESTDIR$DROPIN_WX")" 2>/dev/null || true   # only if no drop-ins of yours
 if [ "$allow_wx" = 1 ]; then
     install -d -m 0755 "$(dirname "$DESTDIR$DROPIN_WX")"
     printf '# Written by deploy/install.sh: deploy/mdwe_check.py failed on this Pi.\n[Service]\nMemoryDenyWriteExecute=no\n' \
         >"$DESTDIR$DROPIN_WX"
+fi
+if [ -n "$network" ]; then
+    install -d -m 0755 "$(dirname "$DESTDIR$DROPIN_NET")"
+    printf '%s\n' "$network" >"$DESTDIR$DROPIN_NET"
+    say "network for [sinks.mqtt]/[web]: $DROPIN_NET ($(grep '^IPAddressAllow=' <<<"$network"))"
 fi
 if [ "$LIVE" = 1 ]; then
     live systemctl daemon-reload

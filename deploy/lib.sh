@@ -11,6 +11,7 @@ CONF_FILE=$CONF_DIR/config.toml
 STATE_DIR=/var/lib/maskwatch            # the service's StateDirectory=
 UNIT_FILE=/etc/systemd/system/maskwatch.service
 DROPIN_WX=$UNIT_FILE.d/50-allow-wx-memory.conf   # written only if mdwe_check.py fails
+DROPIN_NET=$UNIT_FILE.d/60-network.conf          # written only for [sinks.mqtt] or [web]
 SERVICE_USER=maskwatch
 SERVICE_GROUPS="video gpio"             # camera and dma_heap nodes; /dev/gpiochip*
 

@@ -21,7 +21,7 @@ else
     fi
     live systemctl disable --now maskwatch.service
 fi
-rm -f "$DESTDIR$UNIT_FILE" "$DESTDIR$DROPIN_WX"
+rm -f "$DESTDIR$UNIT_FILE" "$DESTDIR$DROPIN_WX" "$DESTDIR$DROPIN_NET"
 # Your own drop-ins (`systemctl edit maskwatch`) are configuration: kept unless PURGE=1.
 if [ "$PURGE" = 1 ]; then
     rm -rf "$DESTDIR$UNIT_FILE.d"

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import ipaddress
 import math
+import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -111,10 +113,41 @@ class SnapshotSinkConfig:
 
 
 @dataclass(frozen=True)
+class MqttSinkConfig:
+    enabled: bool = _spec()
+    host: str = _spec()
+    port: int = _spec(min=1, max=65535)
+    client_id: str = _spec()
+    username: str = _spec()
+    password_file: str = _spec()
+    tls: bool = _spec()
+    ca_file: str = _spec()
+    cert_file: str = _spec()
+    key_file: str = _spec()
+    topic_prefix: str = _spec()
+    discovery: bool = _spec()
+    discovery_prefix: str = _spec()
+    snapshot: bool = _spec()
+    queue: int = _spec(min=1, max=100_000)
+    keepalive: int = _spec(min=5, max=3600)
+
+
+@dataclass(frozen=True)
 class SinksConfig:
     log: LogSinkConfig
     gpio: GpioSinkConfig
     snapshot: SnapshotSinkConfig
+    mqtt: MqttSinkConfig
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = _spec()
+    bind: str = _spec()
+    port: int = _spec(min=1, max=65535)
+    token_file: str = _spec()
+    stream_fps: float = _spec(gt=0.0, max=30.0)
+    events: int = _spec(min=1, max=1000)
 
 
 @dataclass(frozen=True)
@@ -130,6 +163,7 @@ class Config:
     model: ModelConfig
     tracker: TrackerConfig
     sinks: SinksConfig
+    web: WebConfig
     service: ServiceConfig
 
     @property
@@ -140,12 +174,7 @@ class Config:
 
 def load_config(path: Path | str | None = None) -> Config:
     """Read ``path`` laid over the shipped defaults (``None``: the defaults alone) and check it."""
-    data = _read_toml(DEFAULT_CONFIG)
-    if path is not None:
-        path = Path(path)
-        user = _read_toml(path)
-        _resolve_paths(user, path.resolve().parent)
-        data = _merge(data, user)
+    data = read_tables(path)
     errors: list[str] = []
     config, valid = _build(Config, data, "", errors)
     _check_cross_fields(valid, errors)
@@ -153,6 +182,18 @@ def load_config(path: Path | str | None = None) -> Config:
         where = f"{path}: " if path is not None else ""
         raise ConfigError(where + "\n".join(errors))
     return config
+
+
+def read_tables(path: Path | str | None = None) -> dict:
+    """The file laid over the shipped defaults, paths made absolute, *not yet checked*: for
+    tools that read a table or two of a config ``check-config`` has passed (the installer)."""
+    data = _read_toml(DEFAULT_CONFIG)
+    if path is not None:
+        path = Path(path)
+        user = _read_toml(path)
+        _resolve_paths(user, path.resolve().parent)
+        data = _merge(data, user)
+    return data
 
 
 def _read_toml(path: Path) -> dict:
@@ -167,7 +208,9 @@ def _read_toml(path: Path) -> dict:
 
 # Keys holding file paths (source.url may also be a URL, which is left alone).
 _PATH_KEYS = (("source", "path"), ("source", "url"), ("model", "path"),
-              ("sinks", "snapshot", "dir"))
+              ("sinks", "snapshot", "dir"), ("sinks", "mqtt", "password_file"),
+              ("sinks", "mqtt", "ca_file"), ("sinks", "mqtt", "cert_file"),
+              ("sinks", "mqtt", "key_file"), ("web", "token_file"))
 # Detector files: a name of a bundled model ("full", "n") or a path, told apart by the
 # path's separator or file suffix.
 _DETECTOR_FILE_KEYS = (("detector", "blazeface", "model"), ("detector", "yunet", "model"),
@@ -289,10 +332,59 @@ def _check_cross_fields(valid: dict, errors: list[str]) -> None:
         for other, other_pin in pins[:i]:
             if pin == other_pin:
                 errors.append(f"sinks.gpio.{name}: pin {pin} is already sinks.gpio.{other}")
+    _check_files(valid, errors)
+    web = valid.get("web", {})
+    if "bind" in web and web["bind"] != "localhost" and not _is_address(web["bind"]):
+        errors.append(f"web.bind: must be an IP address (0.0.0.0: every interface) or "
+                      f"localhost, got {web['bind']!r}")
+    elif web.get("enabled") and "bind" in web and not _is_loopback(web["bind"]) \
+            and not web.get("token_file"):
+        errors.append(f"web.token_file: web.bind {web['bind']!r} is reachable from the network; "
+                      "it needs a token file (mode 0600) so that only you can see the camera")
     detector = valid.get("detector", {})
     name = detector.get("name")
     if name is not None and isinstance(detector.get(name), dict):
         _check_detector_params(name, detector[name], errors)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_files(valid: dict, errors: list[str]) -> None:
+    """Files an enabled MQTT sink or web page needs: there, and secrets not world-readable."""
+    mqtt = valid.get("sinks", {}).get("mqtt", {})
+    web = valid.get("web", {})
+    wanted = []
+    if mqtt.get("enabled"):
+        wanted += [("sinks.mqtt." + k, mqtt.get(k), k != "ca_file")
+                   for k in ("password_file", "ca_file", "cert_file", "key_file")]
+    if web.get("enabled"):
+        wanted.append(("web.token_file", web.get("token_file"), True))
+    for key, path, secret in wanted:
+        if not path:
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            errors.append(f"{key}: cannot read {path} ({exc.strerror})")
+            continue
+        if secret and mode & 0o077:
+            errors.append(f"{key}: {path} is readable by others (mode {mode & 0o777:04o}); "
+                          f"chmod 600 it")
 
 
 def _check_detector_params(detector: str, table: dict, errors: list[str]) -> None:

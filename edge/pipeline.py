@@ -95,7 +95,18 @@ class Pipeline:
         self.notifier = notifier or Notifier()
         self.frames = 0
         self.fps = 0.0
+        self.reconnects = 0                     # times a lost source was opened again
+        self.last_frame_wall: float | None = None
         self.timings: dict[str, float] = {}     # seconds per stage, last frame
+        self.web = None
+        if config.web.enabled:
+            from edge.web import StatusServer
+            try:
+                self.web = StatusServer(config.web, self)
+            except (OSError, ValueError) as exc:
+                raise StartupError(f"web: cannot serve on {config.web.bind}:{config.web.port} "
+                                   f"({exc})") from exc
+            self.sinks.append(SafeSink("web", lambda: self.web.sink))
         self._last_frame_at: float | None = None
         self._interval: float | None = None
         self._last_ping = float("-inf")
@@ -115,9 +126,12 @@ class Pipeline:
         t3 = clock()
         events = self.tracker.update(frame.t, [f.box for f in faces], probs)
         self._count_frame()
-        result = FrameResult(frame.t, time.time(), frame.image, self.tracker.visible(frame.t),
-                             events, self.fps, frame.name)
         t4 = clock()
+        timings = dict(zip(STAGES[:4], (t1 - t0, t2 - t1, t3 - t2, t4 - t3)))
+        timings["sinks"] = self.timings.get("sinks", 0.0)
+        result = FrameResult(frame.t, time.time(), frame.image, self.tracker.visible(frame.t),
+                             events, self.fps, frame.name, timings)
+        self.last_frame_wall = result.wall
         for sink in self.sinks:
             sink.handle(result)
         t5 = clock()
@@ -176,6 +190,7 @@ class Pipeline:
                 if down_since is not None:
                     log.info("source back after %.1fs", time.monotonic() - down_since)
                     down_since, backoff = None, cfg.reconnect_min
+                    self.reconnects += 1
                 self.process(frame)
                 self._after_frame()
                 if cfg.fps > 0:
@@ -224,6 +239,8 @@ class Pipeline:
         self._close_source()
         for sink in self.sinks:
             sink.close()
+        if self.web is not None:
+            self.web.close()
         self.notifier.stopping()
         self.notifier.close()
 

@@ -6,9 +6,9 @@ import numpy as np
 
 from edge.card import load_card, resolve_model, sha256_of
 from edge.classifier import Classifier
+from edge.config import load_config
 from edge.crop import crop_face
 from edge.demo import sample_frames
-from edge.config import load_config
 from edge.pipeline import build_detector
 from tests.conftest import ROOT
 

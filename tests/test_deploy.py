@@ -362,3 +362,71 @@ def test_runtime_stack_survives_memory_deny_write_execute():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok    ran" in result.stdout
     assert "ok    ran yunet_n_640_640.onnx (OpenCV DNN)" in result.stdout
+
+
+# --- Network access for [sinks.mqtt] and [web] -------------------------------------------
+
+def exposure(root: Path) -> float:
+    out = subprocess.run([ANALYZE, "security", "--offline=true", f"--root={root}",
+                          "maskwatch.service"], capture_output=True, text=True).stdout
+    return float(re.search(r"Overall exposure level for maskwatch\.service: (\d+\.\d+)",
+                           out).group(1))
+
+
+def test_the_network_dropin_follows_the_config(tmp_path):
+    root = tmp_path / "root"
+    dropin = root / lib_value("DROPIN_NET").lstrip("/")
+    run_script("install.sh", root)
+    assert not dropin.exists()                     # no MQTT, no page: still no network
+    conf = root / lib_value("CONF_FILE").lstrip("/")
+    secret = conf.parent / "mqtt-password"
+    secret.write_text("pw\n")
+    secret.chmod(0o600)
+    token = conf.parent / "web-token"
+    token.write_text("t0ken\n")
+    token.chmod(0o600)
+    conf.write_text(f'[sinks.mqtt]\nenabled = true\nhost = "192.168.1.5"\nusername = "mw"\n'
+                    f'password_file = "{secret}"\n[web]\nenabled = true\nbind = "0.0.0.0"\n'
+                    f'port = 8081\ntoken_file = "{token}"\n')
+    result = run_script("install.sh", root)
+    text = dropin.read_text()
+    assert "PrivateNetwork=no" in text and "IPAddressDeny=any" in text
+    allow = next(line for line in text.splitlines() if line.startswith("IPAddressAllow="))
+    assert allow.split("=", 1)[1].split() == ["192.168.1.5", "localhost", "10.0.0.0/8",
+                                              "172.16.0.0/12", "192.168.0.0/16",
+                                              "169.254.0.0/16", "fc00::/7", "fe80::/10"]
+    assert "SocketBindDeny=any\nSocketBindAllow=tcp:8081\n" in text
+    assert "network for [sinks.mqtt]/[web]" in result.stdout
+    if ANALYZE:
+        assert exposure(root) <= 1.5
+        verify = subprocess.run([ANALYZE, "verify", f"--root={root}", "maskwatch.service"],
+                                capture_output=True, text=True)
+        assert "60-network.conf" not in verify.stderr, verify.stderr
+    # MQTT to this machine only, no page: loopback, and no port to bind.
+    conf.write_text('[sinks.mqtt]\nenabled = true\nhost = "localhost"\n')
+    run_script("install.sh", root)
+    text = dropin.read_text()
+    assert "IPAddressAllow=localhost\n" in text and "SocketBindAllow" not in text
+    conf.write_text("")
+    run_script("install.sh", root)
+    assert not dropin.exists()
+
+
+def test_a_broker_named_not_numbered_also_allows_the_dns_servers(tmp_path, monkeypatch):
+    sys.path.insert(0, str(DEPLOY))
+    try:
+        import network_dropin
+    finally:
+        sys.path.remove(str(DEPLOY))
+    from edge.config import read_tables
+
+    config = tmp_path / "c.toml"
+    config.write_text('[sinks.mqtt]\nenabled = true\nhost = "broker.lan"\n')
+    monkeypatch.setattr(network_dropin.socket, "getaddrinfo",
+                        lambda host, *_, **__: [(2, 1, 6, "", ("192.168.1.7", 0))])
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("# comment\nnameserver 192.168.1.1\nnameserver fd00::1\n")
+    text = network_dropin.dropin(read_tables(config), resolv)
+    allow = next(line for line in text.splitlines() if line.startswith("IPAddressAllow="))
+    assert allow == "IPAddressAllow=192.168.1.7 192.168.1.1 fd00::1"
+    assert "the DNS servers" in text

@@ -40,6 +40,9 @@ class FrameResult:
     events: list[Event] = field(default_factory=list)
     fps: float = 0.0
     name: str = ""                        # the frame's file name, for image folders
+    # Seconds per stage of this frame (detect, crop, classify, track) and the sinks of the
+    # frame before: what a status page or /metrics reports.
+    timings: dict = field(default_factory=dict)
 
 
 class SafeSink:
@@ -69,6 +72,11 @@ class SafeSink:
         self.failing = False
         self.dropped = 0              # results with events given up on, since start
         self._dropped_while_failing = 0
+
+    @property
+    def sink(self):
+        """The running sink, or None while it is down (for status pages)."""
+        return self._sink
 
     @property
     def pending(self) -> int:
@@ -157,6 +165,9 @@ def make_sinks(config, annotate: Path | None = None, retry_seconds: float = 5.0,
         s = config.snapshot
         sinks.append(SafeSink("snapshot", lambda: SnapshotSink(s.dir, s.max_count,
                                                                s.max_age_days), retry_seconds))
+    if config.mqtt.enabled:
+        from edge.sinks.mqtt import MqttSink
+        sinks.append(SafeSink("mqtt", lambda: MqttSink(config.mqtt), retry_seconds))
     if annotate is not None:
         from edge.sinks.annotate import AnnotateSink
         sinks.append(SafeSink("annotate", lambda: AnnotateSink(annotate), retry_seconds))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +28,16 @@ log = logging.getLogger(__name__)
 
 PATTERN = "violation-*.jpg"
 TEMPORARY = "violation-*.tmp"
+
+
+NAME = re.compile(r"violation-\d{8}-\d{6}-\d{3}-track\d+\.jpg")
+
+
+def snapshot_name(wall: float, track_id: int) -> str:
+    """The file name of a violation's snapshot: local time to the millisecond, and track."""
+    stamp = datetime.fromtimestamp(wall)
+    return (f"violation-{stamp:%Y%m%d-%H%M%S}-{stamp.microsecond // 1000:03d}"
+            f"-track{track_id}.jpg")
 
 
 class SnapshotSink:
@@ -50,11 +61,8 @@ class SnapshotSink:
                                                      cv2.COLOR_RGB2BGR))
         if not ok:
             raise OSError("JPEG encoding failed")
-        stamp = datetime.fromtimestamp(result.wall)
         for event in violations:
-            name = (f"violation-{stamp:%Y%m%d-%H%M%S}-{stamp.microsecond // 1000:03d}"
-                    f"-track{event.track_id}.jpg")
-            self._write(self.folder / name, jpeg.tobytes())
+            self._write(self.folder / snapshot_name(result.wall, event.track_id), jpeg.tobytes())
         self.prune(now=result.wall)
         return True
 
