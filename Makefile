@@ -120,7 +120,7 @@ soak: $(STAMP_EDGE)  ## FRAMES frames through the whole pipeline, looping: fails
 
 # --- Deploy on a Raspberry Pi (issue 4). install/uninstall need root: sudo make install.
 # DESTDIR=, DRY_RUN=1, SKIP_PIP=1, FORCE=1 and PURGE=1 are passed to the scripts.
-.PHONY: install uninstall check-arm
+.PHONY: install uninstall check-arm arm64-check need-root
 
 install:  ## install or upgrade the systemd service on this Pi (keeps config and state)
 	deploy/install.sh
@@ -130,3 +130,9 @@ uninstall:  ## remove the service and code; PURGE=1 also removes config, state a
 
 check-arm:  ## resolve the edge extra to arm64 wheels for Bookworm/Trixie (needs PyPI)
 	PYTHON=$(PY) deploy/check-arm.sh
+
+need-root:
+	@[ "$$(id -u)" = 0 ] || { echo "make arm64-check needs root (debootstrap, chroot, mount, binfmt_misc): sudo make arm64-check" >&2; exit 2; }
+
+arm64-check: need-root $(STAMP_EDGE)  ## (root) install and run on emulated arm64 Bookworm and Trixie, compared with x86; REBUILD=1, SUITES=
+	$(PYTHON) tests/arm64/check.py

@@ -12,6 +12,12 @@
 #   UPGRADE_DEPS=1      also move the Python dependencies to their newest allowed versions
 #   FORCE=1             install even when the preflight reports a FAIL
 #   SYSTEM_PYTHON=/usr/bin/python3  the system interpreter the venv is built on
+#   RPI_PACKAGES=0      not on Raspberry Pi OS (an emulated Debian arm64 root, say): skip
+#                       python3-picamera2 and python3-lgpio, which only the Raspberry Pi
+#                       archive has, and take python3-numpy from apt as picamera2 would.
+#                       The camera then needs source.kind = opencv or images.
+# Without a running systemd (a chroot, a container) the unit is installed and enabled
+# but not started: the installer says so and carries on.
 #
 # Layout and why: the code tree (edge/ and the bundled models/) is copied to
 # /opt/maskwatch and a .pth file in /opt/maskwatch/venv puts it on sys.path. The
@@ -31,6 +37,7 @@ FORCE=${FORCE:-0}
 # packaged by Raspberry Pi, never on PyPI); lgpio, gpiozero's pin factory on
 # Bookworm/Trixie (works on the Pi 5, where RPi.GPIO doesn't).
 APT_PACKAGES="python3-venv python3-picamera2 python3-lgpio"
+[ "${RPI_PACKAGES:-1}" = 0 ] && APT_PACKAGES="python3-venv python3-numpy"
 
 [ "$LIVE" = 0 ] || [ "$(id -u)" = 0 ] || die "run as root: sudo $0"
 [ -f "$SRC/edge/maskwatch.toml" ] || die "$SRC doesn't look like a maskwatch tree (no edge/maskwatch.toml)"
@@ -133,9 +140,14 @@ allow_wx=0
 mdwe_check=("$venv/bin/python" "$SRC/deploy/mdwe_check.py")
 [ -n "${MDWE_CHECK:-}" ] && mdwe_check=("$MDWE_CHECK")
 if [ "$SKIP_PIP" != 1 ] || [ -n "${MDWE_CHECK:-}" ]; then
-    if ! "${mdwe_check[@]}"; then
+    mdwe_status=0
+    "${mdwe_check[@]}" || mdwe_status=$?
+    if [ "$mdwe_status" = 1 ]; then
         allow_wx=1
         warn "this stack needs writable+executable memory: MemoryDenyWriteExecute is turned off by $DROPIN_WX"
+    elif [ "$mdwe_status" != 0 ]; then
+        # 2: the restriction can't even be applied here (emulation, no seccomp): no verdict.
+        warn "MemoryDenyWriteExecute could not be tested here; the unit keeps it (yes)"
     fi
 fi
 
@@ -190,7 +202,15 @@ if [ -n "$network" ]; then
     printf '%s\n' "$network" >"$DESTDIR$DROPIN_NET"
     say "network for [sinks.mqtt]/[web]: $DROPIN_NET ($(grep '^IPAddressAllow=' <<<"$network"))"
 fi
-if [ "$LIVE" = 1 ]; then
+if [ "$LIVE" = 1 ] && [ ! -d /run/systemd/system ]; then
+    # A chroot or a container: no systemd to tell. Enabling is only symlinks.
+    if command -v systemctl >/dev/null; then
+        systemctl --quiet enable maskwatch.service
+        say "systemd is not running here (a chroot?): enabled the unit, not started"
+    else
+        say "no systemctl here (a chroot?): the unit is installed, not enabled or started"
+    fi
+elif [ "$LIVE" = 1 ]; then
     live systemctl daemon-reload
     live systemctl enable maskwatch.service
     # restart = start on a first install, reload code on an upgrade. It waits for READY=1.

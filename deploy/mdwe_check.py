@@ -16,7 +16,9 @@ PROT_WRITE and PROT_EXEC, any mprotect()/pkey_mprotect() with PROT_EXEC, and
 shmat() with SHM_EXEC (what systemd 252 on Bookworm installs), plus the kernel's
 PR_SET_MDWE where the kernel has it (what newer systemd uses). Exit 0: the stack
 runs; 1: something broke (the error says what; drop MemoryDenyWriteExecute=
-with `systemctl edit maskwatch`); 2: this machine can't apply the filter.
+with `systemctl edit maskwatch`); 2: cannot test here - the filter can't be
+applied (under qemu-user emulation, prctl(PR_SET_SECCOMP) fails with EINVAL; a
+container may forbid it), which says nothing either way about the Pi.
 """
 
 from __future__ import annotations
@@ -172,7 +174,8 @@ def main(argv: list[str]) -> int:
     try:
         applied = deny_write_execute()
     except OSError as exc:
-        print(f"mdwe_check: cannot apply the restriction here ({exc})")
+        print(f"mdwe_check: cannot test here (emulated, or no seccomp): {exc}; this says "
+              "nothing about MemoryDenyWriteExecute on a Pi")
         return 2
     if not filter_works():
         print("mdwe_check: the filter did not refuse a W+X mapping; nothing proven")

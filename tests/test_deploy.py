@@ -430,3 +430,19 @@ def test_a_broker_named_not_numbered_also_allows_the_dns_servers(tmp_path, monke
     allow = next(line for line in text.splitlines() if line.startswith("IPAddressAllow="))
     assert allow == "IPAddressAllow=192.168.1.7 192.168.1.1 fd00::1"
     assert "the DNS servers" in text
+
+
+def test_off_raspberry_pi_os_the_pi_only_packages_are_left_out(tmp_path):
+    out = run_script("install.sh", tmp_path / "root", RPI_PACKAGES="0").stdout
+    assert "apt-get install -y --no-install-recommends python3-venv python3-numpy" in out
+    assert "picamera2" not in out.split("Service user")[0].split("System packages")[1]
+
+
+def test_mdwe_that_cannot_be_tested_here_keeps_the_setting(tmp_path):
+    cannot = tmp_path / "cannot-test"
+    cannot.write_text("#!/bin/sh\necho 'mdwe_check: cannot test here (emulated, or no seccomp)'\nexit 2\n")
+    cannot.chmod(0o755)
+    root = tmp_path / "root"
+    result = run_script("install.sh", root, MDWE_CHECK=str(cannot))
+    assert not (root / lib_value("DROPIN_WX").lstrip("/")).exists()
+    assert "MemoryDenyWriteExecute could not be tested here; the unit keeps it" in result.stderr

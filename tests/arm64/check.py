@@ -1,0 +1,302 @@
+"""``sudo make arm64-check``: the runtime on arm64 — the Pi's OS, Python and wheels — under
+emulation, installer included, compared number for number with this x86 machine.
+
+For Bookworm (Python 3.11) and Trixie (Python 3.13), each in ``build/arm64/<suite>/root``:
+
+1. build the root once, or reuse it (``REBUILD=1`` starts over): ``debootstrap --arch=arm64
+   --foreign --variant=minbase`` here, its second stage inside through qemu-user and
+   binfmt_misc (both set up here when missing);
+2. run the real ``deploy/install.sh`` inside, as a Pi would (``RPI_PACKAGES=0``: Debian has
+   no python3-picamera2 or python3-lgpio; systemd isn't running in a chroot, which the
+   installer says): the user and groups, the venv from PyPI's arm64 wheels with numpy pinned
+   to apt's, the code, the model, the config and the unit;
+3. run the installed unit's own ``ExecStart`` command line, as its ``User=``, on the demo
+   frames, with gpiozero's mock pins;
+4. replay the frames there and here (``python -m edge.measure.replay``: every detector's
+   boxes, the int8 model's probabilities, the events on a simulated clock) and compare: any
+   difference fails and is printed;
+5. ``edge bench --frames 20`` inside: emulated, so no speed figure, but proof that it runs.
+
+Two traps of emulation are avoided as on the trial run: LiteRT reads /proc/cpuinfo, which
+under qemu-user is the host's x86 one (a segfault in ``Interpreter()``), so a Raspberry Pi
+4's (Cortex-A72) is bound over it in the root; and ``QEMU_CPU=cortex-a72`` makes XNNPACK pick
+the Pi 4's kernels rather than those of qemu's default CPU model. Mounts are always undone,
+and a root with anything still mounted in it is never deleted.
+
+Prints a table per OS and writes ``build/arm64/summary.json``. Exit 0: all equal; 1: a
+difference or a failed step; 2: not root, or the tools can't be set up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "arm64"
+SUITES = {"bookworm": "3.11", "trixie": "3.13"}
+MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+EMULATION = {"QEMU_CPU": "cortex-a72"}
+SRC_IN_ROOT = Path("/tmp/maskwatch-src")           # where the tree is copied for install.sh
+CHECK_IN_ROOT = Path("/var/lib/maskwatch/arm64-check")
+TREE = ("edge", "deploy", "systemd", "models/default", "models/blazeface", "models/yunet",
+        "pyproject.toml", "README.md")
+# The demo's own short cooldown, so the 24 frames raise a violation and clear it.
+RUN_CONFIG = "[tracker]\ncooldown = 0.5\n"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("check", True)
+    return subprocess.run(cmd, **kwargs)
+
+
+def in_root(root: Path, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "LANG": "C.UTF-8", "HOME": "/root", **EMULATION, **kwargs.pop("env", {})}
+    return run(["chroot", str(root), *cmd], env=env, **kwargs)
+
+
+# --- qemu-user, binfmt_misc, debootstrap -----------------------------------------------------
+
+def ensure_tools() -> None:
+    binfmt = Path("/proc/sys/fs/binfmt_misc")
+    if not (binfmt / "register").exists():
+        run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)])
+    missing = [pkg for tool, pkg in (("debootstrap", "debootstrap"),
+                                     ("qemu-aarch64-static", "qemu-user-static"),
+                                     ("update-binfmts", "binfmt-support"))
+               if shutil.which(tool) is None]
+    if missing:
+        say(f"installing {' '.join(missing)}")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if run(["apt-get", "install", "-y", "-q", *missing], env=env, check=False).returncode:
+            run(["apt-get", "update", "-q"], env=env)
+            run(["apt-get", "install", "-y", "-q", *missing], env=env)
+    if not (binfmt / "qemu-aarch64").exists():
+        run(["update-binfmts", "--enable", "qemu-aarch64"], check=False)
+    entry = (binfmt / "qemu-aarch64").read_text() if (binfmt / "qemu-aarch64").exists() else ""
+    if "enabled" not in entry or "F" not in re.search(r"flags: (\w*)", entry or "flags: ").group(1):
+        raise SystemExit("arm64-check: qemu-aarch64 is not registered with binfmt_misc with the "
+                         "F flag (qemu-user-static does that): cannot run arm64 programs here")
+
+
+def mounts_under(root: Path) -> list[str]:
+    prefix = str(root.resolve())
+    return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1] == prefix or line.split()[1].startswith(prefix + "/")]
+
+
+@contextmanager
+def mounted(root: Path):
+    """/proc (with a Pi 4's cpuinfo over it), /sys, /dev and /dev/pts in the root; always undone."""
+    done = []
+    try:
+        for kind, source, target in (("proc", "proc", "proc"), ("sysfs", "sys", "sys"),
+                                     ("bind", "/dev", "dev"), ("bind", "/dev/pts", "dev/pts"),
+                                     ("bind", str(Path(__file__).with_name("cpuinfo-pi4")),
+                                      "proc/cpuinfo")):
+            path = root / target
+            args = ["mount", "--bind", source, str(path)] if kind == "bind" else \
+                ["mount", "-t", kind, source, str(path)]
+            run(args)
+            done.append(path)
+        shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")  # pip needs DNS
+        yield
+    finally:
+        for path in reversed(done):
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        left = mounts_under(root)
+        if left:
+            raise SystemExit(f"arm64-check: still mounted in {root}: {left}")
+
+
+def remove_root(root: Path) -> None:
+    left = mounts_under(root)
+    if left:
+        raise SystemExit(f"arm64-check: {root} still has {left} mounted: not deleting it")
+    shutil.rmtree(root, ignore_errors=False)
+
+
+def build_root(suite: str, root: Path) -> float:
+    """A minimal arm64 Debian with python3, like Raspberry Pi OS Lite's base; seconds taken."""
+    started = time.monotonic()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    say(f"[{suite}] debootstrap (first stage, here)")
+    run(["debootstrap", "--arch=arm64", "--foreign", "--variant=minbase",
+         "--include=python3,ca-certificates", suite, str(root), MIRROR],
+        stdout=subprocess.DEVNULL)
+    say(f"[{suite}] debootstrap (second stage, emulated)")
+    in_root(root, ["/debootstrap/debootstrap", "--second-stage"], stdout=subprocess.DEVNULL)
+    (root / "etc/apt/sources.list").write_text(f"deb {MIRROR} {suite} main\n")
+    (root / ".maskwatch-base").write_text(suite + "\n")
+    return time.monotonic() - started
+
+
+# --- the check inside one root -----------------------------------------------------------------
+
+def copy_tree(root: Path) -> Path:
+    dest = root / SRC_IN_ROOT.relative_to("/")
+    shutil.rmtree(dest, ignore_errors=True)
+    for item in TREE:
+        source, target = ROOT / item, dest / item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.keras"))
+        else:
+            shutil.copy2(source, target)
+    return dest
+
+
+def trust_local_cas(root: Path) -> None:
+    """The CAs an admin added to this machine (a TLS-intercepting proxy's, say), trusted in
+    the root too, so that pip inside reaches PyPI the way pip here does."""
+    local = Path("/usr/local/share/ca-certificates")
+    cas = sorted(local.glob("*.crt")) if local.is_dir() else []
+    if not cas:
+        return
+    dest = root / local.relative_to("/")
+    dest.mkdir(parents=True, exist_ok=True)
+    for ca in cas:
+        shutil.copy(ca, dest / ca.name)
+    in_root(root, ["update-ca-certificates"], capture_output=True)
+
+
+def exec_start(root: Path) -> tuple[list[str], dict, str, str]:
+    """The installed unit's ExecStart, Environment, WorkingDirectory and User."""
+    unit = (root / "etc/systemd/system/maskwatch.service").read_text()
+    values = dict(re.findall(r"^(ExecStart|WorkingDirectory|User)=(.*)$", unit, re.M))
+    env = dict(pair.split("=", 1) for line in re.findall(r"^Environment=(.*)$", unit, re.M)
+               for pair in line.split())
+    return values["ExecStart"].split(), env, values["WorkingDirectory"], values["User"]
+
+
+def check_suite(suite: str, frames: Path, x86_replay: Path) -> dict:
+    root = BUILD / suite / "root"
+    row = {"os": suite, "python": SUITES[suite]}
+    if os.environ.get("REBUILD") == "1" and root.exists():
+        say(f"[{suite}] REBUILD=1: removing {root}")
+        remove_root(root)
+    if not (root / ".maskwatch-base").exists():
+        if root.exists():
+            remove_root(root)  # a half-built root from an interrupted run
+        row["root_build_s"] = round(build_root(suite, root), 1)
+    else:
+        say(f"[{suite}] reusing {root}")
+        row["root_build_s"] = 0.0
+    with mounted(root):
+        python = in_root(root, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                         capture_output=True, text=True).stdout.strip()
+        if python != SUITES[suite]:
+            raise SystemExit(f"arm64-check: {suite} has Python {python}, expected {SUITES[suite]}")
+        copy_tree(root)
+        trust_local_cas(root)
+        say(f"[{suite}] deploy/install.sh (emulated: apt, PyPI's arm64 wheels)")
+        started = time.monotonic()
+        install = in_root(root, ["bash", str(SRC_IN_ROOT / "deploy/install.sh")],
+                          env={"RPI_PACKAGES": "0",
+                               "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt"},
+                          capture_output=True, text=True, check=False)
+        row["install_s"] = round(time.monotonic() - started, 1)
+        (BUILD / suite / "install.log").write_text(install.stdout + install.stderr)
+        if install.returncode:
+            say(install.stdout[-3000:] + install.stderr[-3000:])
+            row["failed"] = f"install.sh exited {install.returncode}"
+            return row
+        row["venv_mb"] = int(run(["du", "-sm", str(root / "opt/maskwatch/venv")],
+                                 capture_output=True, text=True).stdout.split()[0])
+        check = root / CHECK_IN_ROOT.relative_to("/")
+        shutil.rmtree(check, ignore_errors=True)
+        shutil.copytree(frames, check / "frames")
+        (check / "run.toml").write_text(RUN_CONFIG)
+        in_root(root, ["chown", "-R", "maskwatch:maskwatch", str(CHECK_IN_ROOT)])
+
+        command, env, cwd, user = exec_start(root)
+        say(f"[{suite}] the unit's ExecStart, as {user}, on the demo frames")
+        service = in_root(root, ["runuser", "-u", user, "--", "env", "-C", cwd, *command,
+                                 "--source", str(CHECK_IN_ROOT / "frames")],
+                          env={**env, "GPIOZERO_PIN_FACTORY": "mock"}, capture_output=True,
+                          text=True, check=False)
+        (BUILD / suite / "service.log").write_text(service.stdout + service.stderr)
+        row["service_exit"] = service.returncode
+        row["service_events"] = sum(line.startswith('{"time"') for line in service.stdout.splitlines())
+
+        say(f"[{suite}] replay: detectors, int8 probabilities, events on a simulated clock")
+        python_in = "/opt/maskwatch/venv/bin/python"
+        in_root(root, ["runuser", "-u", user, "--", "env", "-C", cwd, python_in, "-m",
+                       "edge.measure.replay", "--frames", str(CHECK_IN_ROOT / "frames"),
+                       "--config", str(CHECK_IN_ROOT / "run.toml"),
+                       "--json", str(CHECK_IN_ROOT / "replay.json")],
+                env={"GPIOZERO_PIN_FACTORY": "mock"}, capture_output=True)
+        arm_replay = BUILD / suite / "replay.json"
+        shutil.copy(check / "replay.json", arm_replay)
+        compare = run([sys.executable, "-m", "edge.measure.replay", "--compare", str(x86_replay),
+                       str(arm_replay)], capture_output=True, text=True, check=False, cwd=ROOT)
+        say(compare.stdout.rstrip())
+        replayed = json.loads(arm_replay.read_text())
+        row["frames_compared"] = len(replayed["frames"])
+        row["differences"] = sum(line.startswith("DIFFERENT") for line in compare.stdout.splitlines())
+        row["events"] = len(replayed["events"])
+        row["runtime"] = replayed["runtime"]
+
+        say(f"[{suite}] edge bench --frames 20 (emulated: proves it runs, says nothing of speed)")
+        in_root(root, ["runuser", "-u", user, "--", "env", "-C", cwd, python_in, "-m", "edge",
+                       "bench", "--frames", "20", "--warmup", "2", "--no-baseline", "--source",
+                       str(CHECK_IN_ROOT / "frames"), "--json", str(CHECK_IN_ROOT / "bench.json")],
+                env={"GPIOZERO_PIN_FACTORY": "mock"}, capture_output=True)
+        bench = json.loads((check / "bench.json").read_text())
+        row["bench_fps_emulated"] = round(bench["fps"], 2)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    head = (f"{'OS':<10}{'Python':>7}{'root s':>8}{'install s':>10}{'venv MB':>9}"
+            f"{'service':>9}{'frames':>8}{'diffs':>7}{'bench fps':>11}")
+    lines = [head]
+    for r in rows:
+        if "failed" in r:
+            lines.append(f"{r['os']:<10}{r['python']:>7}  FAILED: {r['failed']}")
+            continue
+        service = "ok" if r["service_exit"] == 0 else f"exit {r['service_exit']}"
+        lines.append(f"{r['os']:<10}{r['python']:>7}{r['root_build_s']:>8.0f}{r['install_s']:>10.0f}"
+                     f"{r['venv_mb']:>9}{service:>9}{r['frames_compared']:>8}{r['differences']:>7}"
+                     f"{r['bench_fps_emulated']:>11.2f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("arm64-check needs root (debootstrap, chroot, mount, binfmt_misc): "
+              "sudo make arm64-check", file=sys.stderr)
+        return 2
+    ensure_tools()
+    suites = os.environ.get("SUITES", " ".join(SUITES)).split()
+    frames = BUILD / "frames"
+    from edge.demo import write_frames
+    write_frames(frames)
+    (BUILD / "run.toml").write_text(RUN_CONFIG)
+    x86_replay = BUILD / "x86-replay.json"
+    say("x86: replaying the demo frames here")
+    run([sys.executable, "-m", "edge.measure.replay", "--frames", str(frames), "--config",
+         str(BUILD / "run.toml"), "--json", str(x86_replay)], cwd=ROOT, stdout=subprocess.DEVNULL)
+    rows = [check_suite(suite, frames, x86_replay) for suite in suites]
+    say("\n" + table(rows))
+    (BUILD / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    say(f"wrote {BUILD / 'summary.json'}")
+    ok = all("failed" not in r and r["service_exit"] == 0 and r["differences"] == 0
+             and r["service_events"] > 0 for r in rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

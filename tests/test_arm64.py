@@ -1,0 +1,64 @@
+"""The current code on an emulated arm64 Raspberry Pi OS base (Bookworm, Python 3.11, the
+PyPI arm64 wheels the installer put there) computes exactly what it computes here.
+
+Runs when ``sudo make arm64-check`` has left its Bookworm root in build/arm64 (about 12
+minutes to build); skips, saying so, otherwise — CI doesn't build roots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.arm64 import check
+
+ROOTFS = check.BUILD / "bookworm" / "root"
+VENV_PYTHON = Path("/opt/maskwatch/venv/bin/python")
+
+
+def test_the_current_code_on_emulated_arm64_bookworm_matches_x86(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chroot into the cached arm64 root")
+    if not (ROOTFS / VENV_PYTHON.relative_to("/")).exists():
+        pytest.skip(f"no cached arm64 Bookworm root with maskwatch installed in {ROOTFS}: "
+                    "sudo make arm64-check builds it")
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    if not entry.exists() or "enabled" not in entry.read_text():
+        pytest.skip("qemu-aarch64 is not registered with binfmt_misc (sudo make arm64-check "
+                    "sets it up)")
+    from edge.demo import write_frames
+
+    frames = tmp_path / "frames"
+    write_frames(frames, sequence=(("masked", 2), ("plain", 4), ("masked", 2)))
+    config = tmp_path / "run.toml"
+    config.write_text(check.RUN_CONFIG)
+    here = tmp_path / "x86.json"
+    subprocess.run([sys.executable, "-m", "edge.measure.replay", "--frames", str(frames),
+                    "--config", str(config), "--json", str(here)], check=True,
+                   cwd=check.ROOT, capture_output=True)
+    inside = Path("/tmp/maskwatch-current")
+    dest = ROOTFS / inside.relative_to("/")
+    shutil.rmtree(dest, ignore_errors=True)
+    for item in ("edge", "models/default", "models/blazeface", "models/yunet"):
+        shutil.copytree(check.ROOT / item, dest / item,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.keras"))
+    shutil.copytree(frames, dest / "frames")
+    shutil.copy(config, dest / "run.toml")
+    try:
+        with check.mounted(ROOTFS):
+            check.in_root(ROOTFS, ["env", "-C", str(inside), str(VENV_PYTHON), "-m",
+                                   "edge.measure.replay", "--frames", str(inside / "frames"),
+                                   "--config", str(inside / "run.toml"),
+                                   "--json", str(inside / "arm64.json")],
+                          env={"PYTHONPATH": str(inside)}, capture_output=True, timeout=900)
+        compare = subprocess.run([sys.executable, "-m", "edge.measure.replay", "--compare",
+                                  str(here), str(dest / "arm64.json")], cwd=check.ROOT,
+                                 capture_output=True, text=True)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+    assert compare.returncode == 0, compare.stdout
+    assert "0 differences" in compare.stdout
