@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import ConfigError, read_tables  # noqa: E402  (after the path above)
+from edge.config import ConfigError, is_loopback, read_tables  # noqa: E402  (after the path)
 
 PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
            "fc00::/7", "fe80::/10")
@@ -77,7 +77,7 @@ def dropin(tables: dict, resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
              "[Service]", "PrivateNetwork=no", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
              "IPAddressDeny=any"]
     if web.enabled:
-        loopback = web.bind == "localhost" or ipaddress.ip_address(web.bind).is_loopback
+        loopback = is_loopback(web.bind)
         allow += ["localhost"] if loopback else ["localhost", *PRIVATE]
         why.append(f"the status page on {web.bind}:{web.port}"
                    + ("" if loopback else " from the local network, not the Internet"))

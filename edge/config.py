@@ -334,10 +334,10 @@ def _check_cross_fields(valid: dict, errors: list[str]) -> None:
                 errors.append(f"sinks.gpio.{name}: pin {pin} is already sinks.gpio.{other}")
     _check_files(valid, errors)
     web = valid.get("web", {})
-    if "bind" in web and web["bind"] != "localhost" and not _is_address(web["bind"]):
+    if "bind" in web and web["bind"] != "localhost" and _address(web["bind"]) is None:
         errors.append(f"web.bind: must be an IP address (0.0.0.0: every interface) or "
                       f"localhost, got {web['bind']!r}")
-    elif web.get("enabled") and "bind" in web and not _is_loopback(web["bind"]) \
+    elif web.get("enabled") and "bind" in web and not is_loopback(web["bind"]) \
             and not web.get("token_file"):
         errors.append(f"web.token_file: web.bind {web['bind']!r} is reachable from the network; "
                       "it needs a token file (mode 0600) so that only you can see the camera")
@@ -347,21 +347,17 @@ def _check_cross_fields(valid: dict, errors: list[str]) -> None:
         _check_detector_params(name, detector[name], errors)
 
 
-def _is_address(host: str) -> bool:
+def _address(host: str):
+    """``host`` as an IP address, or None if it is not one."""
     try:
-        ipaddress.ip_address(host)
-        return True
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def is_loopback(bind: str) -> bool:
+    """Whether a ``web.bind`` (an address or ``localhost``) is reachable from this machine only."""
+    return bind == "localhost" or bool(_address(bind) and _address(bind).is_loopback)
 
 
 def _check_files(valid: dict, errors: list[str]) -> None:

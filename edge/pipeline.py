@@ -96,7 +96,6 @@ class Pipeline:
         self.frames = 0
         self.fps = 0.0
         self.reconnects = 0                     # times a lost source was opened again
-        self.last_frame_wall: float | None = None
         self.timings: dict[str, float] = {}     # seconds per stage, last frame
         self.web = None
         if config.web.enabled:
@@ -127,16 +126,14 @@ class Pipeline:
         events = self.tracker.update(frame.t, [f.box for f in faces], probs)
         self._count_frame()
         t4 = clock()
-        timings = dict(zip(STAGES[:4], (t1 - t0, t2 - t1, t3 - t2, t4 - t3)))
-        timings["sinks"] = self.timings.get("sinks", 0.0)
+        # This frame's stages; the sinks' time is the frame before's (this one's isn't known yet).
+        timings = dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3,
+                                    self.timings.get("sinks", 0.0))))
         result = FrameResult(frame.t, time.time(), frame.image, self.tracker.visible(frame.t),
                              events, self.fps, frame.name, timings)
-        self.last_frame_wall = result.wall
         for sink in self.sinks:
             sink.handle(result)
-        t5 = clock()
-        self.timings = dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)))
-        self.timings["faces"] = len(faces)
+        self.timings = {**timings, "sinks": clock() - t4, "faces": len(faces)}
         return result
 
     def _count_frame(self) -> None:
@@ -264,13 +261,12 @@ def run_service(config: Config, annotate: Path | None = None) -> int:
     pipeline = Pipeline(config, annotate=annotate)
     stop = threading.Event()
     finished = threading.Event()
-    stop_grace = STOP_GRACE
 
     def force_stop():
         if finished.is_set():
             return
         log.error("stop: the loop is still blocked %gs after the signal; switching the "
-                  "outputs off and exiting without it", stop_grace)
+                  "outputs off and exiting without it", STOP_GRACE)
         for sink in pipeline.sinks:
             sink.close()  # GPIO: everything off
         pipeline.notifier.stopping()
@@ -279,7 +275,7 @@ def run_service(config: Config, annotate: Path | None = None) -> int:
     def on_signal(signum, _frame):
         log.info("%s: stopping after this frame", signal.Signals(signum).name)
         if not stop.is_set():
-            guard = threading.Timer(stop_grace, force_stop)
+            guard = threading.Timer(STOP_GRACE, force_stop)
             guard.daemon = True
             guard.start()
         stop.set()

@@ -41,7 +41,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from edge.sinks.annotate import draw
-from edge.sinks.mqtt import event_json
+from edge.sinks.log import event_json
 from edge.sinks.snapshot import NAME as SNAPSHOT_NAME
 from edge.sinks.snapshot import snapshot_name
 
@@ -62,7 +62,6 @@ class WebSink:
         self.events: deque[dict] = deque(maxlen=events)
         self.snapshots = snapshots
         self.changed = threading.Condition()
-        self.frames = Counter("maskwatch_frames", "Frames processed", registry=registry)
         self.faces = Counter("maskwatch_faces", "Faces detected", registry=registry)
         self.event_count = Counter("maskwatch_events", "Events raised", ["kind"],
                                    registry=registry)
@@ -73,7 +72,6 @@ class WebSink:
     def handle(self, result) -> bool:
         if result.image is None:
             return False
-        self.frames.inc()
         self.faces.inc(len(result.tracks))
         for stage, seconds in result.timings.items():
             self.stages.labels(stage).observe(seconds)
@@ -101,6 +99,7 @@ class _Metrics:
 
     def collect(self):
         p = self.pipeline
+        yield CounterMetricFamily("maskwatch_frames", "Frames processed", value=p.frames)
         yield CounterMetricFamily("maskwatch_source_reconnects", "Times a lost source came back",
                                   value=p.reconnects)
         yield GaugeMetricFamily("maskwatch_fps", "Frames per second, recent average",
@@ -170,8 +169,8 @@ class StatusServer:
         }
 
     def healthy(self) -> bool:
-        last = self.pipeline.last_frame_wall
-        return last is not None and time.time() - last < HEALTHY_WITHIN
+        latest = self.sink.latest
+        return latest is not None and time.time() - latest.wall < HEALTHY_WITHIN
 
     def snapshot_path(self, name: str) -> Path | None:
         """The snapshot file called ``name``, only if that is a snapshot's name in the folder."""

@@ -63,7 +63,7 @@ def test_bench_on_a_folder_without_frames(model, tmp_path, capsys):
     (tmp_path / "frames").mkdir()
     assert edge(["bench", "--model", str(model), "--source", str(tmp_path / "frames"),
                  "--no-baseline"]) == 2
-    assert "error:" in one_line_error(capsys)
+    assert "holds no images" in one_line_error(capsys)
 
 
 def test_check_config_reports_every_problem_at_once(tmp_path, capsys):

@@ -252,10 +252,9 @@ def test_the_log_never_blocks_on_a_stdout_nobody_reads():
     os.set_blocking(write_end, True)           # as stdout is: a blocking descriptor
     stream = os.fdopen(write_end, "w")
     sink = LogSink(stream, max_pending=4)
-    start = time.monotonic()
-    for t in range(6):
+    for t in range(6):      # a blocking write would hang here; these return, writing nothing
         assert sink.handle(result(float(t), events=[violation(float(t))])) is False
-    assert time.monotonic() - start < 1.0 and sink.dropped == 2
+    assert sink.dropped == 2
     drained = b""                              # the reader comes back
     os.set_blocking(read_end, False)
     try:

@@ -66,11 +66,12 @@ class YuNetDetector:
     def detect(self, frame: np.ndarray) -> list[Face]:
         height, width = frame.shape[:2]
         scale = 1.0
-        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-        if self.detect_width and width > self.detect_width:
+        image = frame
+        if self.detect_width and width > self.detect_width:  # shrink first: fewer to convert
             scale = self.detect_width / width
             size = (self.detect_width, max(1, round(height * scale)))
-            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            image = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._input_size:  # setInputSize rebuilds the prior boxes: only on change
             self._net.setInputSize(size)

@@ -40,7 +40,7 @@ import numpy as np
 from edge.config import DETECTORS, Config
 from edge.crop import crop_face, resize_face
 from edge.detectors import make_detector
-from edge.measure import MeasureError
+from edge.measure import Looping
 from edge.measure.detection import frame_ms
 from edge.pipeline import STAGES, Pipeline
 from edge.sinks import SafeSink
@@ -53,19 +53,6 @@ BASELINE_FRAMES = 20   # frames for the seed-style loop: it is slow, and the rat
 SEED_INPUT_SIZE = 224  # the seed's InceptionV3 input (train's default)
 
 
-def _read(source, live: bool):
-    """The next frame, replaying a file or folder from its start when it ends."""
-    frame = source.read()
-    if frame is None and not live:
-        source.close()
-        source.open()
-        frame = source.read()
-    if frame is None:
-        raise MeasureError("the source gave no frames: give --source a folder of images, a "
-                           "video or a camera that has some")
-    return frame
-
-
 def _summary(values: list[float]) -> dict:
     ms = sorted(v * 1000.0 for v in values)
     if not ms:
@@ -76,8 +63,7 @@ def _summary(values: list[float]) -> dict:
 
 def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, list]:
     """Run the pipeline; return the results and the measured frames' images (for the baseline)."""
-    source = make_source(config.source)
-    live = getattr(source, "live", True)
+    source = Looping(make_source(config.source))
     devnull = open(os.devnull, "w")
     pipeline = Pipeline(config, source=source, sinks=[SafeSink("log", lambda: LogSink(devnull))])
     samples = {name: [] for name in ("capture", *STAGES, "classify_per_face", "frame")}
@@ -88,7 +74,7 @@ def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, 
             t0 = time.perf_counter()
             if i == warmup:
                 cpu0, wall0 = os.times(), time.perf_counter()
-            frame = _read(source, live)
+            frame = source.read()
             t1 = time.perf_counter()
             pipeline.process(frame)
             t2 = time.perf_counter()

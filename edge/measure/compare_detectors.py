@@ -28,7 +28,8 @@ import cv2
 from edge.detectors import make_detector
 from edge.measure import MeasureError
 from edge.measure.detection import evaluate_detector, format_table, frame_ms
-from edge.measure.voc import PARTS, framed, load_scenes, parse_frame_size, read_rgb
+from edge.measure.voc import (PARTS, framed, load_scenes, parse_frame_size, read_rgb,
+                              select_part)
 
 YUNET_GRID = {"model": ("n", "s"), "detect_width": (320, 480, 640), "score": (0.5, 0.6, 0.7, 0.8)}
 TIMING_FRAMES = 40
@@ -51,16 +52,18 @@ def compare(scenes_dir: Path, split: Path | None, frame: tuple[int, int] | None,
     """Figures of every candidate on each part (or on all photos), and ms per 640x480 frame."""
     cv2.setNumThreads(threads)
     scenes = load_scenes(scenes_dir)
-    parts = {part: load_scenes(scenes_dir, split, part) for part in PARTS} if split else {"all": scenes}
+    parts = ({part: select_part(scenes, split, part) for part in PARTS} if split
+             else {"all": scenes})
     # Every photo read and framed once; the parts pick from it.
     placed = {scene.image: (scene, image) for scene, image in framed(scenes, frame)}
     # Timed on whole photos stretched to 640x480, not on the black-bordered frames: Haar's
     # time depends on the content.
     timing = [cv2.resize(read_rgb(scene.image), (640, 480), interpolation=cv2.INTER_LINEAR)
               for scene, _ in list(placed.values())[:TIMING_FRAMES]]
+    rows = candidates(threads)
     results = {part: {} for part in parts}
     ms_640 = {}
-    for name, (kind, params) in candidates(threads).items():
+    for name, (kind, params) in rows.items():
         detector = make_detector(kind, **params)
         for part, chosen in parts.items():
             pairs = [placed[s.image] for s in chosen if s.image in placed]
@@ -71,7 +74,7 @@ def compare(scenes_dir: Path, split: Path | None, frame: tuple[int, int] | None,
     return {"scenes": str(scenes_dir), "split": str(split) if split else None,
             "frame": list(frame) if frame else "native", "min_face": min_face,
             "threads": threads, "rows": {name: {"detector": kind, "params": params}
-                                         for name, (kind, params) in candidates(threads).items()},
+                                         for name, (kind, params) in rows.items()},
             "results": results, "ms_640x480": ms_640}
 
 

@@ -28,11 +28,9 @@ import time
 from pathlib import Path
 
 from edge.config import ConfigError, load_config, with_overrides
+from edge.measure import Looping, MeasureError
 from edge.pipeline import Pipeline, StartupError
-from edge.sinks import SafeSink
-from edge.sinks.gpio import GpioSink
-from edge.sinks.log import LogSink
-from edge.sinks.snapshot import SnapshotSink
+from edge.sinks import make_sinks
 from edge.sources import SourceError, make_source
 
 MB_PER_10K_FRAMES = 1.0
@@ -49,37 +47,15 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-class Looping:
-    """A file or folder source that starts again from the top when it runs out."""
-
-    def __init__(self, source):
-        self.source, self.live = source, True
-
-    def open(self):
-        self.source.open()
-
-    def read(self):
-        frame = self.source.read()
-        if frame is None:
-            self.source.close()
-            self.source.open()
-            frame = self.source.read()
-        return frame
-
-    def close(self):
-        self.source.close()
-
-
 def soak(config, frames: int, warmup: int, snapshots: Path) -> dict:
-    g, s = config.sinks.gpio, config.sinks.snapshot
+    sinks = config.sinks
+    sinks = dataclasses.replace(
+        sinks, log=dataclasses.replace(sinks.log, enabled=True),
+        gpio=dataclasses.replace(sinks.gpio, enabled=True),
+        snapshot=dataclasses.replace(sinks.snapshot, enabled=True, dir=str(snapshots)))
     devnull = open(os.devnull, "w")
-    sinks = [SafeSink("log", lambda: LogSink(devnull)),
-             SafeSink("gpio", lambda: GpioSink(g.green, g.red, g.buzzer, g.active_high,
-                                               g.violation_seconds, g.buzzer_seconds)),
-             SafeSink("snapshot", lambda: SnapshotSink(snapshots, s.max_count,
-                                                       s.max_age_days))]
-    source = make_source(config.source)
-    pipeline = Pipeline(config, source=Looping(source), sinks=sinks)
+    pipeline = Pipeline(config, source=Looping(make_source(config.source)),
+                        sinks=make_sinks(sinks, log_stream=devnull))
     events = {"violation": 0, "clear": 0}
     try:
         pipeline.source.open()
@@ -87,8 +63,6 @@ def soak(config, frames: int, warmup: int, snapshots: Path) -> dict:
             if i == warmup:
                 start = {"rss_mb": rss_mb(), "fds": open_fds(), "t": time.perf_counter()}
             frame = pipeline.source.read()
-            if frame is None:
-                raise SourceError("the source gave no frames")
             for event in pipeline.process(frame).events:
                 events[event.kind] = events.get(event.kind, 0) + 1
         end = {"rss_mb": rss_mb(), "fds": open_fds(), "t": time.perf_counter()}
@@ -148,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             config = dataclasses.replace(config, source=dataclasses.replace(config.source,
                                                                             fps=0.0))
             result = soak(config, args.frames, args.warmup, Path(tmp) / "snapshots")
-        except (ConfigError, StartupError, SourceError) as exc:
+        except (ConfigError, StartupError, SourceError, MeasureError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     print(table(result))

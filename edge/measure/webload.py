@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from edge.config import load_config, with_overrides
-from edge.measure.soak import Looping
+from edge.measure import Looping
 from edge.pipeline import Pipeline
 from edge.sources import make_source
 

@@ -101,18 +101,25 @@ class SafeSink:
             except Exception:
                 self._failed("could not start")
                 return
-        # Held results first, in order; the current one is the last of them if it has events.
-        for item in list(self._pending) + ([] if result.events else [result]):
-            try:
-                delivered = self._sink.handle(item)
-            except Exception:
-                self._failed("failed")
-                self._drop()
+        # Held results first, in order (the current one is the last of them if it has events).
+        while self._pending:
+            if not self._deliver(self._pending[0]):
                 return
-            if item.events:
-                self._pending.popleft()
-            if delivered:
-                self._recovered()
+            self._pending.popleft()
+        if not result.events:
+            self._deliver(result)
+
+    def _deliver(self, result: FrameResult) -> bool:
+        """Hand ``result`` to the sink; False (and the sink dropped) if it raised."""
+        try:
+            delivered = self._sink.handle(result)
+        except Exception:
+            self._failed("failed")
+            self._drop()
+            return False
+        if delivered:
+            self._recovered()
+        return True
 
     def close(self) -> None:
         self._drop()

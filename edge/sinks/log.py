@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 CLOSE_WAIT = 1.0  # seconds close() gives a slow reader before counting what is left
 
 
+def event_json(event, wall: float, fps: float) -> dict:
+    """An event as every sink reports it: the log line, the MQTT message, the status page."""
+    stamp = datetime.fromtimestamp(wall).astimezone().isoformat(timespec="milliseconds")
+    return {"time": stamp, "event": event.kind, "track": event.track_id, "label": event.label,
+            "confidence": round(event.confidence, 3), "box": [int(v) for v in event.box],
+            "fps": round(fps, 1)}
+
+
 class LogSink:
     def __init__(self, stream=None, max_pending: int = 1000):
         self._stream = stream  # None: whatever sys.stdout is when writing
@@ -38,13 +46,8 @@ class LogSink:
     def handle(self, result) -> bool:
         if not result.events:
             return self._flush() if self._queue else False
-        stamp = datetime.fromtimestamp(result.wall).astimezone().isoformat(timespec="milliseconds")
         for event in result.events:
-            line = json.dumps({
-                "time": stamp, "event": event.kind, "track": event.track_id,
-                "label": event.label, "confidence": round(event.confidence, 3),
-                "box": [int(v) for v in event.box], "fps": round(result.fps, 1),
-            }) + "\n"
+            line = json.dumps(event_json(event, result.wall, result.fps)) + "\n"
             if len(self._queue) >= self.max_pending:
                 self._queue.popleft()
                 self.dropped += 1

@@ -30,25 +30,17 @@ import socket
 import threading
 import time
 from collections import deque
-from datetime import datetime
 
 import cv2
 
 from edge.sinks.annotate import draw
+from edge.sinks.log import event_json
 
 log = logging.getLogger(__name__)
 
 STATE_EVERY = 5.0      # seconds between state messages when nothing changes
 CLOSE_WAIT = 2.0       # seconds close() gives queued events to reach the broker
 CONFIRM_WAIT = 1.0     # seconds between checks while a publish waits for its PUBACK
-
-
-def event_json(event, wall: float, fps: float) -> dict:
-    """An event as the log sink writes it."""
-    stamp = datetime.fromtimestamp(wall).astimezone().isoformat(timespec="milliseconds")
-    return {"time": stamp, "event": event.kind, "track": event.track_id, "label": event.label,
-            "confidence": round(event.confidence, 3), "box": [int(v) for v in event.box],
-            "fps": round(fps, 1)}
 
 
 class MqttSink:
@@ -62,16 +54,15 @@ class MqttSink:
         self.node = "".join(c if c.isalnum() else "_" for c in self.client_id)
         self.config = config
         self.status_seconds = status_seconds
-        self.queue: deque[tuple[str, bytes, bool]] = deque()
+        self.queue: deque[bytes] = deque()     # event payloads for <prefix>/event, oldest first
         self.max_queue = config.queue
         self.dropped = 0
-        self.delivered = 0
         self.connected = False
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._snapshot = None            # the latest violation's FrameResult, to encode
-        self._state = {"violation": "OFF", "faces": 0, "fps": 0.0}
+        self._latest = None              # the latest frame's FrameResult: faces and fps
         self._violations: set[int] = set()
         self._state_sent_at = float("-inf")
         self._sent_violation = None
@@ -110,16 +101,14 @@ class MqttSink:
                     self._snapshot = result
             elif event.kind == "clear":
                 self._violations.discard(event.track_id)
-            self._enqueue(self.topic("event"),
-                          json.dumps(event_json(event, result.wall, result.fps)).encode(), False)
+            self._enqueue(json.dumps(event_json(event, result.wall, result.fps)).encode())
         if result.image is not None:
-            self._state = {"violation": "ON" if self._violations else "OFF",
-                           "faces": len(result.tracks), "fps": round(result.fps, 1)}
-        if result.events or self._snapshot is not None:
+            self._latest = result
+        if result.events:
             self._wake.set()
         return bool(result.events)
 
-    def _enqueue(self, topic: str, payload: bytes, retain: bool) -> None:
+    def _enqueue(self, payload: bytes) -> None:
         with self._lock:
             if len(self.queue) >= self.max_queue:
                 self.queue.popleft()
@@ -127,7 +116,7 @@ class MqttSink:
                 if self.dropped == 1 or self.dropped % 100 == 0:
                     log.warning("mqtt: %d events waiting for the broker; %d oldest dropped so far",
                                 self.max_queue, self.dropped)
-            self.queue.append((topic, payload, retain))
+            self.queue.append(payload)
 
     # --- paho's network thread ------------------------------------------------------------
     def _on_connect(self, client, _userdata, _flags, reason, _properties) -> None:
@@ -192,11 +181,17 @@ class MqttSink:
             self._send_snapshot()
             self._send_queue()
 
+    def state(self) -> dict:
+        latest = self._latest
+        return {"violation": "ON" if self._violations else "OFF",
+                "faces": len(latest.tracks) if latest else 0,
+                "fps": round(latest.fps, 1) if latest else 0.0}
+
     def _send_state(self) -> None:
         now = time.monotonic()
-        changed = self._state.get("violation") != self._sent_violation
-        if changed or now - self._state_sent_at >= self.status_seconds:
-            state = dict(self._state)
+        state = self.state()
+        if state["violation"] != self._sent_violation or \
+                now - self._state_sent_at >= self.status_seconds:
             self.client.publish(self.topic("state"), json.dumps(state), qos=1, retain=True)
             self._sent_violation = state["violation"]
             self._state_sent_at = now
@@ -216,8 +211,8 @@ class MqttSink:
             with self._lock:
                 if not self.queue:
                     return
-                topic, payload, retain = self.queue[0]
-            info = self.client.publish(topic, payload, qos=1, retain=retain)
+                payload = self.queue[0]
+            info = self.client.publish(self.topic("event"), payload, qos=1)
             if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
                 return  # not connected after all: it stays first in the queue
             # paho resends an unconfirmed QoS 1 message after a reconnect: wait for this one
@@ -231,8 +226,6 @@ class MqttSink:
                 return
             with self._lock:
                 self.queue.popleft()
-                self.delivered += 1
-            self._wake.set()
 
     def close(self) -> None:
         deadline = time.monotonic() + CLOSE_WAIT
@@ -242,7 +235,7 @@ class MqttSink:
         self._closing.set()
         self._publisher.join(timeout=CONFIRM_WAIT + 1)
         if self.connected:
-            self.client.publish(self.topic("state"), json.dumps(self._state), qos=1, retain=True)
+            self.client.publish(self.topic("state"), json.dumps(self.state()), qos=1, retain=True)
             info = self.client.publish(self.topic("availability"), "offline", qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout=1.0)

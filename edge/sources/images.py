@@ -29,11 +29,12 @@ def read_bgr(path: Path):
     """``cv2.imread`` in colour, decoded no bigger than it needs to be; None if unreadable."""
     if path.stat().st_size > BIG_FILE_BYTES:
         probe = cv2.imread(str(path), _REDUCED[8])
-        if probe is not None and 8 * max(probe.shape[:2]) > MAX_FRAME_SIDE:
-            side = 8 * max(probe.shape[:2])
+        side = 8 * max(probe.shape[:2]) if probe is not None else 0
+        if side > MAX_FRAME_SIDE:
             factor = max(f for f in (1, 2, 4, 8) if side / f >= MAX_FRAME_SIDE)
-            return probe if factor == 8 else cv2.imread(str(path), _REDUCED.get(factor,
-                                                                                cv2.IMREAD_COLOR))
+            if factor == 8:
+                return probe
+            return cv2.imread(str(path), _REDUCED.get(factor, cv2.IMREAD_COLOR))
     return cv2.imread(str(path), cv2.IMREAD_COLOR)
 
 
