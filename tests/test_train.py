@@ -174,7 +174,12 @@ def test_crop_is_rows_first_and_square():
     crop = crop_face(frame, (200, 20, 20, 20), margin=0.2)
     assert crop.shape == (28, 28, 3)
     assert crop[4:24, 4:24].min() == 255 and crop.sum() == 255 * 3 * 400
-    assert square_box((290, 90, 20, 20), frame.shape) == (286, 86, 300, 100)  # clipped
+    # A face cut by the frame's edge keeps its square: the part past the edge is black.
+    assert square_box((290, 90, 20, 20)) == (286, 86, 314, 114)
+    cut = crop_face(frame, (290, 90, 20, 20), margin=0.2)
+    assert cut.shape == (28, 28, 3) and not cut[14:].any() and not cut[:, 14:].any()
+    frame[86:100, 286:300] = 7
+    assert (cut == 0).all() and (crop_face(frame, (290, 90, 20, 20))[:14, :14] == 7).all()
 
 
 def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
