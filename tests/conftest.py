@@ -23,6 +23,19 @@ def shared_data(name: str) -> Path:
     return path
 
 
+# The mask templates sit beside the datasets (../shared/masks); MASKWATCH_MASKS overrides.
+MASKS = Path(os.environ.get("MASKWATCH_MASKS", DATA.parent / "masks"))
+
+
+@pytest.fixture(scope="session")
+def masks_dir() -> Path:
+    """The shared mask templates and textures, or skip the test saying why."""
+    if not (MASKS / "masks.cfg").is_file():
+        pytest.skip(f"mask templates {MASKS} are absent (set MASKWATCH_MASKS, or MASKWATCH_DATA "
+                    "to a folder beside them)")
+    return MASKS
+
+
 @pytest.fixture(scope="session")
 def scenes_dir() -> Path:
     return shared_data("scenes")

@@ -1,7 +1,9 @@
 """Reading a class-folder dataset: decode every file once, audit it, find duplicates, split.
 
-The audit skips what can't be trained on and says why; the split keeps every group of
-exact or near-duplicate images on one side, so the held-out figures are honest.
+The audit skips what can't be trained on and says why; the split keeps every group on
+one side, so the held-out figures are honest. A group joins exact and near-duplicate
+images, and the files a folder's ``manifest.csv`` gives one ``group``: the crops of one
+photo, a pasted-mask twin and its original, a synthetic mask and the face it was put on.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
 from edge.crop import resize_face
+from train import manifest
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MIN_SIDE = 32
 # Perceptual-hash Hamming distance (of 64 bits) at or below which two images count as
 # near-duplicates: recompressions, small resizes and crops stay within it.
@@ -98,8 +102,13 @@ def list_class_files(data_dirs: list[Path]) -> tuple[list[str], list[tuple[Path,
     return classes, files, empty
 
 
-def group_duplicates(pixel_digests: list[str], hashes: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Union-find over exact (same pixels) and near (pHash within NEAR_DUPLICATE_BITS) pairs."""
+def group_duplicates(pixel_digests: list[str], hashes: np.ndarray,
+                     keys: list[str | None] | None = None) -> tuple[np.ndarray, int, int]:
+    """Union-find over exact (same pixels) and near (pHash within NEAR_DUPLICATE_BITS)
+    pairs, and over files sharing a manifest group ``keys`` (None: no group).
+
+    Returns each file's group, the exact and the near duplicates found (not counting files
+    joined only by a key)."""
     n = len(pixel_digests)
     parent = list(range(n))
 
@@ -126,14 +135,30 @@ def group_duplicates(pixel_digests: list[str], hashes: np.ndarray) -> tuple[np.n
             i, j = start + int(a), int(b)
             if i < j:
                 parent[find(j)] = find(i)
+    near = n - len({find(i) for i in range(n)}) - exact
+    first_of_key: dict[str, int] = {}
+    for i, key in enumerate(keys or ()):
+        if key:
+            parent[find(i)] = find(first_of_key.setdefault(key, i))
     roots = np.array([find(i) for i in range(n)])
-    near = n - len(set(roots.tolist())) - exact
     return roots, exact, near
 
 
-def load_dataset(data_dirs: list[Path], size: int, progress: bool = True) -> Dataset:
-    """Decode and audit every file under ``data_dirs``; resize the good ones to ``size``."""
+def load_dataset(data_dirs: list[Path], size: int, progress: bool = True,
+                 exclude_photos: set[str] | None = None,
+                 groups: dict[Path, str] | None = None) -> Dataset:
+    """Decode and audit every file under ``data_dirs``; resize the good ones to ``size``.
+
+    ``exclude_photos``: leave out the files whose manifest row names one of these photos
+    (crops of a photo and the synthetic masks put on them): a cross-validation fold, or a
+    held-out part. ``groups``: more group names by resolved path, beside the manifests'."""
     classes, files, empty = list_class_files([Path(d) for d in data_dirs])
+    rows: dict[Path, dict] = {}
+    for data_dir in data_dirs:
+        rows.update(manifest.read(Path(data_dir)))
+    if exclude_photos:
+        files = [(f, c) for f, c in files
+                 if rows.get(f.resolve(), {}).get("photo") not in exclude_photos]
     paths, labels, images, digests, hashes = [], [], [], [], []
     skipped, converted = [], Counter()
     for path, label in tqdm(files, desc="audit", unit="img", disable=not progress):
@@ -151,8 +176,11 @@ def load_dataset(data_dirs: list[Path], size: int, progress: bool = True) -> Dat
         hashes.append(int(str(imagehash.phash(Image.fromarray(rgb))), 16))
     if not paths:
         raise ValueError("no usable images: every file was skipped (see the audit)")
-    groups, exact, near = group_duplicates(digests, np.array(hashes, dtype=np.uint64))
-    return Dataset(classes, paths, np.array(labels), np.stack(images), groups, skipped,
+    groups = groups or {}
+    keys = [rows.get(Path(p).resolve(), {}).get("group") or groups.get(Path(p).resolve())
+            for p in paths]
+    ids, exact, near = group_duplicates(digests, np.array(hashes, dtype=np.uint64), keys)
+    return Dataset(classes, paths, np.array(labels), np.stack(images), ids, skipped,
                    converted, empty, exact, near)
 
 
