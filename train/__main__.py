@@ -45,8 +45,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
     p.add_argument("--dense", type=int, default=128, help="head units (0: none)")
     p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--augment", default="camera",
+                   help="comma-separated augmentations of the training split (train.augment: "
+                        "seed, flip, jitter, colour, blur, jpeg, occlusion, edge; camera = all "
+                        "but seed; none)")
+    p.add_argument("--exclude-photos", type=Path, metavar="FILE", action="append", default=[],
+                   help="leave out the faces of these photos or pictures, and the synthetic "
+                        "masks put on them (by the manifests' photo column): a JSON list of "
+                        "names, or a split file whose 'eval' part is held out "
+                        "(splits/prajna.json); repeat to add more")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute on a GPU")
     args = p.parse_args(argv)
+    try:
+        args.augment = augment_names(args.augment)
+    except ValueError as exc:
+        p.error(f"--augment: {exc}")
     for name in ("test_size", "val_size"):
         if not 0.0 < getattr(args, name) < 0.9:
             p.error(f"--{name.replace('_', '-')} must be between 0 and 0.9")
@@ -57,31 +70,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def excluded_photos(files: list[Path]) -> set[str]:
+    """The photo names of ``--exclude-photos`` files: lists, or split files' ``eval`` part."""
+    names = set()
+    for path in files:
+        doc = json.loads(path.read_text())
+        names |= set(doc["eval"] if isinstance(doc, dict) else doc)
+    return names
+
+
 def versions() -> dict:
     return {d: importlib.metadata.version(d) for d in
             ("tensorflow", "keras", "numpy", "scikit-learn", "pillow", "opencv-python-headless")}
 
 
-def make_pipelines(images, labels, train_idx, val_idx, batch_size, seed):
-    """tf.data pipelines: augmentation on the training split only, through Keras layers."""
-    import keras
+def augment_names(text: str) -> tuple[str, ...]:
+    """The augmentation names of ``--augment`` (checked without importing TensorFlow)."""
+    from train.augment import parse
+    return parse(text)
+
+
+def make_pipelines(images, labels, train_idx, val_idx, batch_size, seed, augmentations):
+    """tf.data pipelines: augmentation (train.augment) on the training split only."""
     import tensorflow as tf
 
-    augment = keras.Sequential([
-        keras.layers.RandomRotation(30 / 360, fill_mode="nearest", seed=seed),
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
-        keras.layers.RandomShear(x_factor=0.2, fill_mode="nearest", seed=seed),
-        keras.layers.RandomZoom(0.2, fill_mode="nearest", seed=seed),
-        keras.layers.RandomFlip("horizontal", seed=seed),
-    ], name="augment")
+    from train.augment import make_augment
+
+    augment = make_augment(augmentations, images.shape[1], seed)
 
     def as_float(x, y):
         return tf.cast(x, tf.float32), y
 
     train = (tf.data.Dataset.from_tensor_slices((images[train_idx], labels[train_idx]))
              .shuffle(len(train_idx), seed=seed, reshuffle_each_iteration=True)
-             .batch(batch_size).map(as_float)
-             .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+             .map(as_float)
+             .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+             .batch(batch_size)
              .prefetch(tf.data.AUTOTUNE))
     val = (tf.data.Dataset.from_tensor_slices((images[val_idx], labels[val_idx]))
            .batch(batch_size).map(as_float).prefetch(tf.data.AUTOTUNE))
@@ -128,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("devices: %s", ", ".join(d.name for d in gpus) or "CPU only")
 
     try:
-        dataset = data.load_dataset(args.data, args.input_size)
+        exclude = excluded_photos(args.exclude_photos)
+        dataset = data.load_dataset(args.data, args.input_size, exclude_photos=exclude)
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s (give --data one folder per dataset, each with one sub-folder per class; "
                   "README: Data)", exc)
@@ -152,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     train_idx, val_idx = train_all[sub_train], train_all[sub_val]
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    settings["data"] = [str(d) for d in args.data]
+    settings["augment"] = list(args.augment)
+    for key in ("data", "exclude_photos"):
+        settings[key] = [str(d) for d in getattr(args, key)]
     args.out.mkdir(parents=True, exist_ok=True)
     data.write_split(args.out / "split.json", dataset,
                      {"train": train_idx, "val": val_idx, "test": test_idx}, settings)
@@ -168,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     train_ds, val_ds = make_pipelines(dataset.images, dataset.labels, train_idx, val_idx,
-                                      args.batch_size * strategy.num_replicas_in_sync, args.seed)
+                                      args.batch_size * strategy.num_replicas_in_sync, args.seed,
+                                      args.augment)
     weights = class_weights(dataset.labels[train_idx], len(dataset.classes))
     model_path = args.out / "model.keras"
     # One checkpoint across both phases: it keeps the best validation loss of the run.
