@@ -26,6 +26,7 @@ from pathlib import Path
 
 import edge
 from edge.detectors import DETECTORS, detector_class
+from edge.quality import Gate
 
 DEFAULT_CONFIG = Path(__file__).with_name("maskwatch.toml")
 # The bundled model, beside the edge package in a checkout or an install.
@@ -162,6 +163,7 @@ class Config:
     detector: DetectorConfig
     model: ModelConfig
     tracker: TrackerConfig
+    judge: Gate
     sinks: SinksConfig
     web: WebConfig
     service: ServiceConfig

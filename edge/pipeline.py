@@ -26,18 +26,22 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from edge.card import ModelError
 from edge.classifier import Classifier
 from edge.config import Config, ConfigError
 from edge.crop import crop_face
 from edge.detectors import DetectorParamError, make_detector
 from edge.notify import Notifier
+from edge.quality import measure
 from edge.sinks import FrameResult, SafeSink, make_sinks
 from edge.sources import Frame, SourceError, SourceUnusable, make_source
 from edge.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
+# "crop" includes the quality gate's measures, where one is set.
 STAGES = ("detect", "crop", "classify", "track", "sinks")
 # Seconds a stop may take before the outputs are forced off and the process exits: under
 # the unit's TimeoutStopSec=15s, after which systemd would SIGKILL with the LEDs left on.
@@ -93,6 +97,7 @@ class Pipeline:
             config.sinks, annotate=annotate, log_stream=log_stream)
         self.source = source or make_source(config.source)
         self.notifier = notifier or Notifier()
+        self._nothing = np.zeros(len(self.classifier.labels), np.float32)  # an unjudged face's row
         self.frames = 0
         self.fps = 0.0
         self.reconnects = 0                     # times a lost source was opened again
@@ -119,11 +124,15 @@ class Pipeline:
         t0 = clock()
         faces = self.detector.detect(frame.image)
         t1 = clock()
-        crops = [crop_face(frame.image, f.box, self.config.model.margin) for f in faces]
+        margin = self.config.model.margin
+        unjudged = self._judge(frame.image, faces)
+        crops = [crop_face(frame.image, f.box, margin)
+                 for f, why in zip(faces, unjudged) if why is None]
         t2 = clock()
-        probs = self.classifier.classify(crops)
+        judged = iter(self.classifier.classify(crops))
+        probs = [next(judged) if why is None else self._nothing for why in unjudged]
         t3 = clock()
-        events = self.tracker.update(frame.t, [f.box for f in faces], probs)
+        events = self.tracker.update(frame.t, [f.box for f in faces], probs, unjudged)
         self._count_frame()
         t4 = clock()
         # This frame's stages; the sinks' time is the frame before's (this one's isn't known yet).
@@ -135,6 +144,13 @@ class Pipeline:
             sink.handle(result)
         self.timings = {**timings, "sinks": clock() - t4, "faces": len(faces)}
         return result
+
+    def _judge(self, image, faces) -> list[str | None]:
+        """Why each face is not to be judged (the ``[judge]`` gate), or None."""
+        gate = self.config.judge
+        if not gate.active:
+            return [None] * len(faces)
+        return [gate.reason(measure(image, f, self.config.model.margin)) for f in faces]
 
     def _count_frame(self) -> None:
         now = time.monotonic()

@@ -15,6 +15,10 @@ buzzer that sounds on each of those mistakes gets unplugged. So alarms are raise
   ``clear`` event. A violating track is kept that long even unseen, so a person the
   detector misses for a moment and finds again is not a second alarm.
 * tracks without a violation are dropped after ``max_age`` seconds unseen.
+* **unjudged** faces — ones the quality gate (``edge.quality``) held back from the
+  classifier: too small, blurred, turned or cut by the frame — continue or start a track
+  but cast no vote. They neither raise a violation nor let one clear: a violating person
+  who is seen but can't be judged is still the violating person.
 
 Times are seconds on any monotonic clock; the tracker never reads a clock itself, which
 keeps it deterministic under test.
@@ -45,6 +49,7 @@ class Track:
     last_seen: float
     votes: deque = field(default_factory=deque)
     violating: bool = False
+    unjudged: str | None = None             # why the latest face was not judged (None: judged)
     evidence_at: float = float("-inf")      # last time k of n votes said "violation"
 
     @property
@@ -88,9 +93,14 @@ class Tracker:
         self._next_id = 1
 
     def update(self, t: float, boxes: list[tuple[int, int, int, int]],
-               probs: np.ndarray | list) -> list[Event]:
-        """Feed one frame's face boxes and class probabilities; return the events it causes."""
+               probs: np.ndarray | list, unjudged: list[str | None] | None = None
+               ) -> list[Event]:
+        """Feed one frame's face boxes and class probabilities; return the events it causes.
+
+        ``unjudged``, where given, holds for each box None or the reason it was not
+        classified; such a box's row of ``probs`` is ignored."""
         probs = np.asarray(probs, dtype=np.float32).reshape(len(boxes), len(self.labels))
+        unjudged = unjudged or [None] * len(boxes)
         pairs = match(list(boxes), [tr.box for tr in self.tracks], self.iou)
         continued = {face: self.tracks[track] for face, track in pairs}
         events = []
@@ -100,6 +110,11 @@ class Tracker:
                 track = Track(self._next_id, box, "", 0.0, 0.0, t, deque(maxlen=self.n))
                 self._next_id += 1
                 self.tracks.append(track)
+            if unjudged[i] is not None:
+                track.box, track.last_seen, track.unjudged = tuple(box), t, unjudged[i]
+                if track.violating:
+                    track.evidence_at = t
+                continue
             self._observe(track, t, tuple(box), probs[i])
             if sum(track.votes) >= self.k:
                 track.evidence_at = t
@@ -122,7 +137,7 @@ class Tracker:
 
     def _observe(self, track: Track, t: float, box, p: np.ndarray) -> None:
         top = int(np.argmax(p))
-        track.box, track.last_seen = box, t
+        track.box, track.last_seen, track.unjudged = box, t, None
         track.label, track.confidence = self.labels[top], float(p[top])
         track.p_violation = float(p[self.violation_index])
         track.votes.append(track.p_violation >= self.threshold)

@@ -163,7 +163,8 @@ class StatusServer:
             "detector": p.config.detector.name, "detector_params": p.config.detector.params,
             "healthy": self.healthy(),
             "tracks": [{"id": t.id, "label": t.label, "confidence": round(t.confidence, 3),
-                        "violating": t.violating, "box": [int(v) for v in t.box]}
+                        "violating": t.violating, "unjudged": t.unjudged,
+                        "box": [int(v) for v in t.box]}
                        for t in (latest.tracks if latest else [])],
             "events": list(self.sink.events),
         }

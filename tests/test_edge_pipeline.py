@@ -162,6 +162,27 @@ def test_demo_frames_drive_the_leds_and_the_log(model, few_frames, pins):
     assert tuple(int(bool(pins.pin(p).state)) for p in (17, 27, 22)) == (0, 0, 0)
 
 
+def test_faces_the_gate_holds_back_are_tracked_unjudged_and_never_classified(model, few_frames):
+    from edge.quality import Gate
+    from edge.sinks.annotate import GREY, draw
+
+    config = dataclasses.replace(config_for(model, few_frames, k=1, n=1),
+                                 judge=Gate(min_width=10_000))
+    pipeline = Pipeline(config, sinks=[])
+    seen = []
+    pipeline.classifier.classify = lambda crops: seen.append(len(crops)) or np.empty((0, 2))
+    sample = sample_frames()
+    results = [pipeline.process(Frame(sample["plain"], t=i * 0.1)) for i in range(5)]
+    pipeline.close()
+    assert seen == [0] * 5                               # nothing reached the classifier
+    assert not any(r.events for r in results)            # and nothing was raised
+    (track,) = results[-1].tracks
+    assert track.unjudged == "small" and not track.votes
+    drawn = draw(sample["plain"], results[-1].tracks)
+    x, y, w, h = track.box
+    assert tuple(drawn[y + h // 2, x]) == GREY
+
+
 def test_a_sink_that_raises_does_not_stop_the_loop(model, few_frames, caplog):
     seen = []
 

@@ -79,3 +79,28 @@ def test_tracks_are_kept_apart_and_dropped_after_max_age():
 def test_a_model_without_a_without_mask_class_is_refused():
     with pytest.raises(ValueError, match="without_mask"):
         Tracker(("cat", "dog"))
+
+
+def test_an_unjudged_face_keeps_its_track_and_casts_no_vote():
+    tr = tracker(k=2, n=3)
+    assert tr.update(0.0, [BOX], [UNMASKED], ["small"]) == []
+    (track,) = tr.tracks
+    assert track.unjudged == "small" and not track.votes
+    # Unjudged frames in between do not count as masked evidence, nor break the run.
+    assert [e.kind for e in tr.update(0.1, [BOX], [UNMASKED])] == []
+    assert tr.update(0.2, [BOX], [MASKED], ["turned"]) == []
+    assert [e.kind for e in tr.update(0.3, [BOX], [UNMASKED])] == ["violation"]
+    assert tr.tracks[0].id == track.id and tr.tracks[0].unjudged is None
+
+
+def test_a_violation_stays_raised_while_its_person_is_seen_but_unjudged():
+    tr = tracker(cooldown=0.5)
+    history = feed(tr, [UNMASKED] * 3)
+    assert kinds(history) == ["violation"]
+    # Three seconds turned away: no clear, however long past the cooldown.
+    for i in range(30):
+        assert tr.update(0.3 + 0.1 * i, [BOX], [MASKED], ["turned"]) == []
+    # Judged again and masked: the cooldown runs from the last unjudged sight.
+    later = feed(tr, [MASKED] * 10, t0=3.3)
+    assert kinds(later) == ["clear"]
+    assert later[[ks for _, ks in later].index(["clear"])][0] >= 3.2 + 0.5

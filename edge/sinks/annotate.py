@@ -1,7 +1,8 @@
 """Frames with their faces drawn on: as JPEGs in a folder, or as one video file.
 
-Green box: masked; orange: not masked (yet); red, thick: a raised violation. Each box is
-labelled with its track id, label and confidence.
+Green box: masked; orange: not masked (yet); red, thick: a raised violation; grey: not
+judged in this frame (the quality gate's reason instead of a label). Each box is labelled
+with its track id, label and confidence.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv"}
-GREEN, ORANGE, RED = (0, 200, 0), (255, 150, 0), (230, 0, 0)
+GREEN, ORANGE, RED, GREY = (0, 200, 0), (255, 150, 0), (230, 0, 0), (128, 128, 128)
 
 
 def draw(image: np.ndarray, tracks) -> np.ndarray:
@@ -20,9 +21,11 @@ def draw(image: np.ndarray, tracks) -> np.ndarray:
     out = image.copy()
     for tr in tracks:
         x, y, w, h = tr.box
-        color = RED if tr.violating else GREEN if tr.masked else ORANGE
+        color = (RED if tr.violating else GREY if tr.unjudged else GREEN if tr.masked
+                 else ORANGE)
         cv2.rectangle(out, (x, y), (x + w, y + h), color, 4 if tr.violating else 2)
-        text = f"#{tr.id} {tr.label} {tr.confidence:.2f}"
+        text = (f"#{tr.id} unjudged: {tr.unjudged}" if tr.unjudged
+                else f"#{tr.id} {tr.label} {tr.confidence:.2f}")
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         top = max(0, y - th - base - 4)
         cv2.rectangle(out, (x, top), (x + tw + 4, top + th + base + 4), color, cv2.FILLED)
