@@ -9,9 +9,12 @@ STAMP_EDGE  := $(VENV)/.installed-demo
 STAMP_KERAS := $(VENV)/.installed-keras
 STAMP_TRAIN := $(VENV)/.installed-train
 STAMP       := $(VENV)/.installed-dev
-# The shared datasets, as the tests find them (README: Data).
+# The shared datasets, as the tests find them (README: Data), and the mask templates beside them.
 MASKWATCH_DATA ?= ../shared/data
-DATA    ?= $(MASKWATCH_DATA)/prajna
+MASKS   ?= $(dir $(MASKWATCH_DATA))masks
+# make faces: the training face set cut from the datasets, with synthetic masks.
+FACES   ?= build/faces
+DATA    ?= $(FACES)/prajna $(FACES)/scenes $(FACES)/synth
 NAME    ?= inception
 
 # $(call install,EXTRAS): the venv, then pip install -e '.[EXTRAS]', then the stamp.
@@ -49,35 +52,50 @@ clean:  ## remove the venv and caches (keeps models)
 	rm -rf $(VENV) .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
-# --- Train and export on a workstation. DATA may name several class-folder datasets.
-# TRAIN_ARGS passes more flags, e.g. TRAIN_ARGS="--weights none --input-size 128".
+# --- Train and export on a workstation. DATA may name several class-folder datasets; by
+# default the face set of make faces. TRAIN_ARGS passes more flags, e.g.
+# TRAIN_ARGS="--weights none --input-size 128".
 SCENES       ?= $(MASKWATCH_DATA)/scenes
-# The scenes split once by photo: scene-faces cuts only its train photos, eval scores its eval ones.
+PRAJNA       ?= $(MASKWATCH_DATA)/prajna
+# The scenes split once by photo: faces cuts only its train photos, eval scores its eval ones.
 SPLIT        ?= splits/scenes.json
-SCENE_FACES  ?= build/scene-faces
+# The one-person pictures no shipped model trains on (by person); eval's mask zoo uses them.
+HOLDOUT      ?= splits/prajna.json
 # The bundled model's classes; SCENE_LABELS= (empty) keeps mask_weared_incorrect too.
 SCENE_LABELS ?= with_mask,without_mask
+# Synthetic masks put on each unmasked face.
+PER_FACE     ?= 2
 TRAIN_ARGS  ?=
 EXPORT_ARGS ?=
-.PHONY: train export bench-models scene-faces detectors need-data need-scenes
+CV_ARGS     ?= --backbone efficientnet_lite0 --epochs-head 3 --epochs-finetune 2
+.PHONY: train export bench-models faces cv detectors need-data need-scenes need-sources
 
 need-data:
-	@$(foreach d,$(DATA),$(call need,$(d),class folders for DATA=);) true
+	@$(foreach d,$(DATA),$(call need,$(d),class folders for DATA= (make faces builds the default));) true
 
 need-scenes:
 	@$(call need,$(SCENES),the VOC photos for SCENES= (or MASKWATCH_DATA=))
 
-train: need-data $(STAMP_TRAIN)  ## fine-tune InceptionV3 on DATA into models/NAME
-	$(PYTHON) -m train $(foreach d,$(DATA),--data $(d)) --out models/$(NAME) $(TRAIN_ARGS)
+need-sources: need-scenes
+	@$(call need,$(PRAJNA),the one-person pictures for PRAJNA= (or MASKWATCH_DATA=))
+	@$(call need,$(MASKS)/masks.cfg,the mask templates for MASKS=)
+
+faces: need-sources $(STAMP_TRAIN)  ## the training face set in FACES: the shipped detector's crops of PRAJNA and of SPLIT's training photos, and PER_FACE synthetic masks on each unmasked one
+	$(PYTHON) -m train.prepare --folders $(PRAJNA) --out $(FACES)/prajna
+	$(PYTHON) -m train.prepare --voc $(SCENES) --split $(SPLIT) --out $(FACES)/scenes $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
+	$(PYTHON) -m train.synth --data $(FACES)/prajna --data $(FACES)/scenes --masks $(MASKS) --per-face $(PER_FACE) --out $(FACES)/synth
+
+train: need-data $(STAMP_TRAIN)  ## fine-tune InceptionV3 on DATA into models/NAME, leaving out HOLDOUT's pictures
+	$(PYTHON) -m train $(foreach d,$(DATA),--data $(d)) --exclude-photos $(HOLDOUT) --out models/$(NAME) $(TRAIN_ARGS)
+
+cv: need-data need-scenes $(STAMP_TRAIN)  ## cross-validation by photo over SPLIT's training photos: threshold, gate, K of N for NAME's recipe (CV_ARGS)
+	$(PYTHON) -m train.cv --name $(NAME) --scenes $(SCENES) --split $(SPLIT) $(foreach d,$(DATA),--data $(d)) -- --exclude-photos $(HOLDOUT) $(CV_ARGS)
 
 export: $(STAMP_TRAIN)  ## TFLite float32/float16/dynamic/int8 of models/NAME, parity-gated, + card.json
 	$(PYTHON) -m export --model models/$(NAME)/model.keras $(EXPORT_ARGS)
 
 bench-models: $(STAMP_TRAIN)  ## latency of each published format of models/NAME at 1, 2 and 4 threads
 	$(PYTHON) -m export.bench --model models/$(NAME)
-
-scene-faces: need-scenes $(STAMP_TRAIN)  ## the shipped detector's face crops from the training photos of SPLIT, as class folders for DATA
-	$(PYTHON) -m train.prepare --voc $(SCENES) --split $(SPLIT) --out $(SCENE_FACES) $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
 
 detectors: need-scenes $(STAMP_EDGE)  ## every detector side by side on the shared scenes, per part of SPLIT
 	$(PYTHON) -m edge.measure.compare_detectors --scenes $(SCENES) --split $(SPLIT) --json build/detectors.json
@@ -106,9 +124,9 @@ run: $(STAMP_EDGE) $(if $(SOURCE),,demo-frames)  ## the service loop on SOURCE (
 	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge run $(or $(EDGE_CONFIG),$(if $(SOURCE),,--config $(DEMO)/run.toml)) \
 		--model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) --annotate build/run
 
-eval: need-scenes $(STAMP_EDGE)  ## detection and mask accuracy of the whole pipeline on the held-out photos of SPLIT
+eval: need-sources $(STAMP_EDGE)  ## the whole pipeline on the held-out photos of SPLIT, the mask zoo on held-out faces, and the model's cross-validation
 	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --split $(SPLIT) \
-		--json build/eval-scenes.json
+		--zoo $(MASKS) --prajna $(PRAJNA) --prajna-split $(HOLDOUT) --json build/eval-scenes.json
 
 bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, vs the seed-style loop
 	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \

@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "size, as the camera would (default 640x480); native: as it is")
     p.add_argument("--min-face", type=int, default=32,
                    help="scenes: also report faces at least this many pixels wide")
+    p.add_argument("--zoo", type=Path, metavar="MASKS",
+                   help="scenes: also the mask zoo, masks from this folder (templates/, "
+                        "textures/, masks.cfg) on the held-out unmasked faces")
+    p.add_argument("--prajna", type=Path, metavar="DIR",
+                   help="zoo: the one-person picture set whose held-out part (--prajna-split) "
+                        "also gets masks")
+    p.add_argument("--prajna-split", type=Path, metavar="FILE", default=Path("splits/prajna.json"),
+                   help="zoo: which of --prajna's pictures are held out (default %(default)s)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     p.add_argument("--limit", type=int, help="use only the first N images (a quick look)")
     p.set_defaults(func=cmd_eval)

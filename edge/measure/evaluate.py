@@ -25,6 +25,7 @@ Both print a table and, with ``--json FILE``, write the numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from edge.crop import crop_face
 from edge.measure import MeasureError
 from edge.measure.detection import IOU
 from edge.measure.voc import Scene, framed, load_scenes, read_rgb
+from edge.quality import Gate, Quality, measure
 from edge.sources.images import EXTENSIONS
 from edge.tracker import VIOLATION_LABEL
 
@@ -117,66 +119,92 @@ def faces_table(r: dict) -> str:
 
 # --- whole photos ---------------------------------------------------------------------
 @dataclass
-class _Truth:
-    label: str
+class Observed:
+    """One detection in one photo, as the pipeline sees it."""
+
     width: int
-    predicted: str | None = None     # the classifier's label for the matched detection
-    flagged: bool = False            # that detection's p(without_mask) >= threshold
+    p: float = 0.0                   # the classifier's p(without_mask)
+    label: str | None = None         # its top class
+    unjudged: str | None = None      # why the quality gate left it unjudged (None: judged)
+    quality: Quality | None = None
+    truth: Truth | None = None
 
 
 @dataclass
-class _Detection:
+class Truth:
+    """One annotated face."""
+
+    label: str
     width: int
-    flagged: bool
-    truth: _Truth | None = None
+    detection: Observed | None = None
 
 
 def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
-                   frame: tuple[int, int] | None) -> tuple[list[_Truth], list[_Detection], int]:
-    """Run detector and classifier on every photo, each shown ``in_frame``; pair detections
-    with true faces. Returns them and the number of photos read."""
+                   frame: tuple[int, int] | None, gate: Gate | None = None
+                   ) -> tuple[list[Truth], list[Observed], int]:
+    """Run detector, quality gate and classifier on every photo, each shown ``in_frame``;
+    pair detections with true faces. Returns them and the number of photos read."""
     violation = list(classifier.labels).index(VIOLATION_LABEL)
+    gate = gate or Gate()
     truths, detections, images = [], [], 0
     for scene, image in framed(_progress(scenes, "scenes"), frame):
         images += 1
         faces = detector.detect(image)
-        probs = classifier.classify([crop_face(image, f.box, config.model.margin)
-                                     for f in faces])
-        scene_truths = [_Truth(a.label, a.box[2]) for a in scene.faces]
-        scene_dets = [_Detection(f.w, bool(p[violation] >= config.tracker.threshold))
-                      for f, p in zip(faces, probs)]
+        observed = []
+        for face in faces:
+            quality = measure(image, face, config.model.margin)
+            observed.append(Observed(face.w, unjudged=gate.reason(quality), quality=quality))
+        judged = [i for i, o in enumerate(observed) if o.unjudged is None]
+        probs = classifier.classify([crop_face(image, faces[i].box, config.model.margin)
+                                     for i in judged])
+        for i, p in zip(judged, probs):
+            observed[i].p = float(p[violation])
+            observed[i].label = classifier.labels[int(np.argmax(p))]
+        scene_truths = [Truth(a.label, a.box[2]) for a in scene.faces]
         for d, t in match([f.box for f in faces], [a.box for a in scene.faces], IOU):
-            det, truth = scene_dets[d], scene_truths[t]
-            det.truth = truth
-            truth.predicted = classifier.labels[int(np.argmax(probs[d]))]
-            truth.flagged = det.flagged
+            observed[d].truth, scene_truths[t].detection = scene_truths[t], observed[d]
         truths += scene_truths
-        detections += scene_dets
+        detections += observed
     return truths, detections, images
 
 
-def scene_metrics(truths: list[_Truth], detections: list[_Detection], labels,
-                  min_width: int = 0) -> dict:
-    """Detection, classification and end-to-end numbers, ignoring faces under ``min_width``."""
+def scene_metrics(truths: list[Truth], detections: list[Observed], labels,
+                  threshold: float, min_width: int = 0) -> dict:
+    """Detection, classification and end-to-end numbers at a without_mask ``threshold``,
+    ignoring faces under ``min_width``.
+
+    An unjudged face is found (detection) but neither right nor wrong (classification), and
+    never flagged: it counts against without_mask recall, which is what a still photo loses
+    by abstaining."""
     faces = [t for t in truths if t.width >= min_width]
-    found = [t for t in faces if t.predicted is not None]
+    found = [t for t in faces if t.detection is not None]
+    judged = [t for t in found if t.detection.unjudged is None]
     counted = [d for d in detections
                if (d.truth.width if d.truth else d.width) >= min_width]
-    known = [t for t in found if t.label in labels]
+    known = [t for t in judged if t.label in labels]
     unmasked = [t for t in faces if t.label == VIOLATION_LABEL]
-    flagged = [d for d in counted if d.flagged
-               and not (d.truth and d.truth.label not in labels)]
+
+    def flagged(d: Observed | None) -> bool:
+        return d is not None and d.unjudged is None and d.p >= threshold
+
+    alarms = [d for d in counted if flagged(d) and not (d.truth and d.truth.label not in labels)]
     return {
         "faces": len(faces), "detections": len(counted), "matched": len(found),
         "detection_recall": _ratio(len(found), len(faces)),
         "detection_precision": _ratio(len(found), len(counted)),
-        "classification_accuracy": _ratio(sum(t.predicted == t.label for t in known), len(known)),
+        "unjudged": len(found) - len(judged),
+        "unjudged_detections": sum(d.unjudged is not None for d in counted),
+        "classification_accuracy": _ratio(sum(t.detection.label == t.label for t in known),
+                                          len(known)),
         "classified": len(known),
         "without_mask_faces": len(unmasked),
-        "without_mask_recall": _ratio(sum(t.flagged for t in unmasked), len(unmasked)),
-        "flagged": len(flagged),
+        "without_mask_recall": _ratio(sum(flagged(t.detection) for t in unmasked), len(unmasked)),
+        "without_mask_recall_judged": _ratio(
+            sum(flagged(t.detection) for t in unmasked),
+            sum(t.detection is not None and t.detection.unjudged is None for t in unmasked)),
+        "flagged": len(alarms),
         "without_mask_precision": _ratio(sum(d.truth is not None and d.truth.label == VIOLATION_LABEL
-                                             for d in flagged), len(flagged)),
+                                             for d in alarms), len(alarms)),
     }
 
 
@@ -187,23 +215,25 @@ def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face
     each shown in a ``frame`` as the camera would give it (None: as the photo is)."""
     scenes = load_scenes(folder, split, part if split else None)
     scenes = scenes[:limit] if limit else scenes
-    truths, detections, images = collect_scenes(config, detector, classifier, scenes, frame)
+    gate = config.judge
+    truths, detections, images = collect_scenes(config, detector, classifier, scenes, frame, gate)
     if not images:
         raise MeasureError(f"{folder}: none of its {len(scenes)} photos could be read")
-    labels = tuple(classifier.labels)
+    labels, threshold = tuple(classifier.labels), config.tracker.threshold
     return {"kind": "scenes", "dir": str(folder), "model": str(classifier.model.path),
             "split": str(split) if split else None, "part": part if split else "all",
             "frame": list(frame) if frame else "native",
             "detector": config.detector.name, "detector_params": config.detector.params,
-            "threshold": config.tracker.threshold, "iou": IOU, "images": images,
-            "unreadable": len(scenes) - images, "min_face": min_face,
-            "all": scene_metrics(truths, detections, labels),
-            f"min{min_face}": scene_metrics(truths, detections, labels, min_face)}
+            "threshold": threshold, "gate": dataclasses.asdict(gate), "iou": IOU,
+            "images": images, "unreadable": len(scenes) - images, "min_face": min_face,
+            "all": scene_metrics(truths, detections, labels, threshold),
+            f"min{min_face}": scene_metrics(truths, detections, labels, threshold, min_face)}
 
 
 _SCENE_ROWS = (("faces (true boxes)", "faces"), ("detections", "detections"),
                ("detection recall", "detection_recall"),
                ("detection precision", "detection_precision"),
+               ("unjudged (quality gate)", "unjudged"),
                ("classification accuracy", "classification_accuracy"),
                ("without_mask faces", "without_mask_faces"),
                ("without_mask recall", "without_mask_recall"),
@@ -229,6 +259,41 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def mask_zoo(config: Config, detector, classifier, args) -> dict:
+    """``--zoo``: the mask zoo on the held-out faces (``edge.measure.zoo``), printed."""
+    from edge.detectors import make_detector
+    from edge.measure import zoo
+
+    if not args.split:
+        raise MeasureError("--zoo needs --split: it masks the faces of the held-out photos")
+    yunet = detector if config.detector.name == "yunet" else make_detector(
+        "yunet", **config.detector.yunet)  # the zoo needs landmarks to fit a mask
+    faces = zoo.held_out_faces(yunet, args.scenes, args.split, args.min_face, args.prajna,
+                               args.prajna_split)
+    if not faces:
+        raise MeasureError("--zoo: no held-out unmasked face was found to put masks on")
+    sources = {"from held-out photos": sum(f.kind == "photo" for f in faces),
+               "held-out one-person pictures": sum(f.kind == "picture" for f in faces)}
+    rows = zoo.run_zoo(classifier, faces, args.zoo, config.model.margin,
+                       config.tracker.threshold)
+    print("\n" + zoo.zoo_table(rows, sources))
+    return {"masks": str(args.zoo), "sources": sources, "rows": rows}
+
+
+def cv_table(doc: dict) -> str:
+    """The model folder's ``cv.json`` (``python -m train.cv``): its recipe's figures over
+    folds of the training photos, for beside the held-out ones."""
+    s = doc["at_chosen"]
+    lines = [f"cross-validation of this model's recipe ({doc['folds']} folds of the training "
+             f"photos, faces >= 32 px; threshold {s['threshold']}): mean ± sd over folds, pooled"]
+    for key in ("detection_recall", "detection_precision", "classification_accuracy",
+                "without_mask_recall", "without_mask_precision"):
+        m = s["folds"][key]
+        lines.append(f"  {key.replace('_', ' '):<26}{m['mean']:.3f} ± {m['sd']:.3f}"
+                     f"{s['pooled'][key]:>10.3f}")
+    return "\n".join(lines)
+
+
 def main(config: Config, args) -> int:
     from edge.pipeline import build_classifier, build_detector
     classifier = build_classifier(config)
@@ -236,9 +301,16 @@ def main(config: Config, args) -> int:
         result = evaluate_faces(classifier, args.faces, args.limit)
         print(faces_table(result))
     else:
-        result = evaluate_scenes(config, build_detector(config), classifier, args.scenes,
+        detector = build_detector(config)
+        result = evaluate_scenes(config, detector, classifier, args.scenes,
                                  args.min_face, args.limit, args.split, args.part, args.frame)
         print(scenes_table(result))
+        if args.zoo:
+            result["zoo"] = mask_zoo(config, detector, classifier, args)
+        cross = Path(classifier.model.path).parent / "cv.json"
+        if cross.is_file():
+            result["cross_validation"] = json.loads(cross.read_text())
+            print("\n" + cv_table(result["cross_validation"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

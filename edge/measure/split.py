@@ -37,12 +37,7 @@ def make_split(scenes: list[Scene], eval_fraction: float = 0.3, seed: int = 42,
     order = list(scenes)
     rng.shuffle(order)
 
-    def weight(scene: Scene) -> tuple[int, int, int]:
-        unmasked = [f for f in scene.faces if f.label == VIOLATION_LABEL]
-        return (sum(f.box[2] >= min_face for f in unmasked), len(unmasked),
-                sum(f.box[2] >= min_face for f in scene.faces))
-
-    order.sort(key=weight, reverse=True)  # stable: the shuffle breaks ties
+    order.sort(key=lambda s: _weight(s, min_face), reverse=True)  # stable: the shuffle breaks ties
     parts = {part: [] for part in PARTS}
     total = rng.random()
     for scene in order:
@@ -50,6 +45,33 @@ def make_split(scenes: list[Scene], eval_fraction: float = 0.3, seed: int = 42,
         total += eval_fraction
         parts["eval" if int(total) > int(before) else "train"].append(scene.image.name)
     return {part: sorted(names) for part, names in parts.items()}
+
+
+def make_folds(scenes: list[Scene], photos: list[str], folds: int = 5, seed: int = 42,
+               min_face: int = 32) -> list[list[str]]:
+    """``photos`` (file names of ``scenes``) dealt into ``folds`` lists for cross-validation
+    by photo, stratified as :func:`make_split` is: ordered by their unmasked faces, each run
+    of ``folds`` photos shuffled and dealt one to each fold."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    wanted = set(photos)
+    order = [s for s in scenes if s.image.name in wanted]
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    order.sort(key=lambda s: _weight(s, min_face), reverse=True)
+    dealt: list[list[str]] = [[] for _ in range(folds)]
+    for start in range(0, len(order), folds):
+        targets = list(range(folds))
+        rng.shuffle(targets)
+        for scene, fold in zip(order[start:start + folds], targets):
+            dealt[fold].append(scene.image.name)
+    return [sorted(names) for names in dealt]
+
+
+def _weight(scene: Scene, min_face: int) -> tuple[int, int, int]:
+    unmasked = [f for f in scene.faces if f.label == VIOLATION_LABEL]
+    return (sum(f.box[2] >= min_face for f in unmasked), len(unmasked),
+            sum(f.box[2] >= min_face for f in scene.faces))
 
 
 def counts(scenes: list[Scene], names: list[str], min_face: int = 32) -> dict:

@@ -1,0 +1,100 @@
+"""Cross-validation by photo: folds, and the choices made from per-detection records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.measure.evaluate import Observed, Truth, scene_metrics
+from edge.measure.split import make_folds
+from edge.measure.voc import Annotation, Scene
+from edge.quality import Gate
+from train import cv
+
+LABELS = ("with_mask", "without_mask")
+
+
+def record(truths, detections):
+    """A photo's record: truths as (label, width); detections as (truth index, p, yaw)."""
+    return {"photo": "x.jpg", "truths": [list(t) for t in truths],
+            "detections": [{"width": 60, "truth": t, "p": p, "label": LABELS[p >= 0.5],
+                            "video": [p] * cv.VIDEO_FRAMES,
+                            "quality": {"width": 60, "sharpness": 20.0, "yaw": yaw,
+                                        "outside": 0.0}}
+                           for t, p, yaw in detections]}
+
+
+def test_folds_are_by_photo_disjoint_and_share_the_unmasked_faces():
+    scenes = [Scene(Path(f"{n}.jpg"), tuple(
+        [Annotation("without_mask", (0, 0, 40, 40))] * (n % 3) + [Annotation("with_mask",
+                                                                            (0, 0, 40, 40))]))
+              for n in range(50)]
+    names = [s.image.name for s in scenes][:45]
+    folds = make_folds(scenes, names, 5, seed=1)
+    assert sorted(n for f in folds for n in f) == sorted(names)
+    assert {len(f) for f in folds} == {9}
+    unmasked = [sum(int(n[:-4]) % 3 for n in f) for f in folds]
+    assert max(unmasked) - min(unmasked) <= 3
+    assert make_folds(scenes, names, 5, seed=1) == folds != make_folds(scenes, names, 5, seed=2)
+    with pytest.raises(ValueError):
+        make_folds(scenes, names, 1)
+
+
+def test_an_unjudged_face_is_found_but_neither_right_wrong_nor_flagged():
+    unmasked, masked = Truth("without_mask", 50), Truth("with_mask", 50)
+    a = Observed(50, 0.9, "without_mask", "turned", truth=unmasked)
+    b = Observed(50, 0.2, "with_mask", None, truth=masked)
+    unmasked.detection, masked.detection = a, b
+    m = scene_metrics([unmasked, masked], [a, b], LABELS, threshold=0.7)
+    assert m["detection_recall"] == 1.0 and m["unjudged"] == 1
+    assert m["classified"] == 1 and m["classification_accuracy"] == 1.0
+    assert m["without_mask_recall"] == 0.0 and m["without_mask_recall_judged"] is None
+    assert m["flagged"] == 0
+
+
+def test_the_threshold_is_the_lowest_that_reaches_the_precision():
+    # Five unmasked faces at p 0.6-1.0; masked faces at 0.55 and 0.75 (a false alarm below
+    # 0.75, two below 0.55).
+    truths = [("without_mask", 50)] * 5 + [("with_mask", 50)] * 2
+    dets = [(i, 0.6 + 0.1 * i, 0.0) for i in range(5)] + [(5, 0.55, 0.0), (6, 0.75, 0.0)]
+    folds = [[record(truths, dets)]]
+    chosen = cv.choose(folds, precision=0.95)
+    assert chosen["threshold"] == 0.76                # above the masked 0.75
+    at = chosen["sweep"]["0.76"]
+    assert at["without_mask_precision"] == 1.0 and at["without_mask_recall"] == 0.6
+    assert chosen["sweep"]["0.5"]["without_mask_precision"] == pytest.approx(5 / 7)
+
+
+def test_a_gate_is_kept_only_when_it_pays():
+    # The false alarm is a turned face: a yaw limit removes it and keeps every true one.
+    truths = [("without_mask", 50)] * 4 + [("with_mask", 50)]
+    dets = [(i, 0.9, 0.1) for i in range(4)] + [(4, 0.95, 0.9)]
+    chosen = cv.choose([[record(truths, dets)]], precision=0.99)
+    assert chosen["gate"]["max_yaw"] in (0.4, 0.6, 0.8)
+    assert chosen["gate"]["min_width"] == 0 and chosen["gate"]["min_sharpness"] == 0.0
+    # A true alarm on a turned face: the limit would cost recall, so it is not kept.
+    dets = [(i, 0.9, 0.9 if i == 0 else 0.1) for i in range(4)] + [(4, 0.1, 0.1)]
+    assert cv.choose([[record(truths, dets)]], precision=0.99)["gate"]["max_yaw"] == 0.0
+
+
+def test_k_of_n_plays_each_pseudo_video_through_the_tracker():
+    truths = [("without_mask", 50), ("with_mask", 50)]
+    rec = record(truths, [(0, 0.9, 0.0), (1, 0.2, 0.0)])
+    rec["detections"][1]["video"] = [0.9, 0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1]  # two bad frames
+    one = cv.video_metrics([rec], Gate(), 1, 1, 0.7)
+    three = cv.video_metrics([rec], Gate(), 3, 5, 0.7)
+    assert one["without_mask_recall"] == 1.0 and one["without_mask_precision"] == 0.5
+    assert three["without_mask_recall"] == 1.0 and three["without_mask_precision"] == 1.0
+    gated = cv.video_metrics([rec], Gate(min_width=100), 1, 1, 0.7)
+    assert gated["flagged"] == 0 and gated["without_mask_recall"] == 0.0
+
+
+def test_the_k_of_n_choice_is_the_best_f1_and_then_the_quickest():
+    truths = [("without_mask", 50), ("with_mask", 50)]
+    rec = record(truths, [(0, 0.9, 0.0), (1, 0.2, 0.0)])
+    rec["detections"][1]["video"] = [0.9, 0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1]
+    chosen = cv.choose([[rec]], precision=0.9)
+    # 1 of 1 and 2 of 3 both raise the masked face's two bad frames; 3 of 3 is perfect.
+    assert (chosen["k"], chosen["n"]) == (3, 3)
+    assert chosen["k_of_n"]["1 of 1"]["without_mask_precision"] == 0.5

@@ -1,0 +1,344 @@
+"""Choose settings on photos the model never trained on: cross-validation by photo.
+
+    python -m train.cv --name camera --data build/faces/prajna --data build/faces/scenes \\
+        --data build/faces/synth -- --augment camera
+    python -m train.cv --report camera seed-aug ...
+
+The training photos of the scene split (``splits/scenes.json``, part ``train``) are dealt
+into ``--folds`` folds by photo (``edge.measure.split.make_folds``). For each fold, one
+model is trained with ``python -m train`` on everything else: the faces of the other
+folds' photos, their synthetic masks, and the one-person pictures (``--exclude-photos``
+leaves a fold's photos out through the manifests). Then the whole pipeline runs on the
+fold's photos as ``edge eval --scenes`` runs it: the shipped detector in 640x480 frames,
+the crop rule, the model (its Keras file: the int8 file agrees with it on >= 99.5% of
+faces), the quality measures of each face. The held-out photos (part ``eval``) are never
+read here.
+
+Recorded per detection (``records.json``): its true face, p(without_mask), its quality,
+and p for ``VIDEO_FRAMES`` slightly moved copies of it (the box jittered as YuNet's boxes
+jitter, a little light and noise): a short pseudo-video in which the tracker's K-of-N vote
+can be played out. From those records, without retraining, the report chooses:
+
+- the without_mask threshold: the lowest whose pooled without_mask precision meets
+  ``--precision`` (else the most precise), so recall is kept as high as precision allows;
+- the quality gate: each limit on its own, kept only if it raises F1 of without_mask;
+- K of N: on the pseudo-videos, the person-level figures of each K, N; the best F1, and of
+  equals the shortest window (the quickest alarm).
+
+Each figure is the mean ± sd over the folds (and pooled over all of them). Trained models
+stay in ``build/cv/NAME/foldK`` so a run can be resumed or reported again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge.boxes import match
+from edge.config import load_config
+from edge.crop import crop_face, resize_face
+from edge.measure.detection import IOU
+from edge.measure.evaluate import Observed, Truth, scene_metrics
+from edge.measure.split import make_folds
+from edge.measure.voc import framed, load_scenes, read_split
+from edge.quality import Gate, Quality, measure
+from edge.tracker import VIOLATION_LABEL, Tracker
+
+log = logging.getLogger("train.cv")
+
+VIDEO_FRAMES = 8
+MIN_FACE = 32
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.01))
+FIGURES = ("detection_recall", "detection_precision", "classification_accuracy",
+           "without_mask_recall", "without_mask_precision")
+# Quality limits tried one at a time on the records.
+GATES = {"min_width": (36, 40, 48), "min_sharpness": (4.0, 6.0, 8.0, 10.0),
+         "max_yaw": (0.4, 0.6, 0.8, 1.0), "max_outside": (0.1, 0.25, 0.4)}
+KN = ((1, 1), (2, 3), (3, 3), (2, 5), (3, 5), (4, 5), (3, 7), (4, 7), (5, 7))
+
+
+class KerasFaces:
+    """The classifier interface of ``edge.classifier.Classifier`` over a Keras model."""
+
+    def __init__(self, model_dir: Path):
+        import keras
+
+        self.model = keras.models.load_model(model_dir / "model.keras")
+        self.labels = tuple((model_dir / "labels.txt").read_text().split())
+        self.size = int(self.model.input_shape[1])
+
+    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.empty((0, len(self.labels)), np.float32)
+        batch = np.stack([resize_face(c, self.size) for c in crops]).astype(np.float32)
+        return np.asarray(self.model.predict(batch, batch_size=64, verbose=0))
+
+
+def video_copies(frame: np.ndarray, box, margin: float, rng: np.random.Generator,
+                 count: int = VIDEO_FRAMES) -> list[np.ndarray]:
+    """``count`` crops of the face at ``box`` as the next frames of a video might cut it:
+    the box moved by ~2% and scaled by ~3% of its size (sd), light ±5%, sensor noise."""
+    x, y, w, h = box
+    crops = []
+    for _ in range(count):
+        s = 1.0 + rng.normal(0, 0.03)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        nx = round(x + w / 2 + rng.normal(0, 0.02) * w - nw / 2)
+        ny = round(y + h / 2 + rng.normal(0, 0.02) * h - nh / 2)
+        crop = crop_face(frame, (nx, ny, nw, nh), margin).astype(np.float32)
+        crop = crop * rng.uniform(0.95, 1.05) + rng.normal(0, 2.0, crop.shape)
+        crops.append(np.clip(crop, 0, 255).astype(np.uint8))
+    return crops
+
+
+def frame_key(frame: np.ndarray) -> str:
+    return hashlib.sha1(frame.tobytes()).hexdigest()
+
+
+def evaluate_fold(model_dir: Path, scenes, detections: dict, margin: float, seed: int) -> list:
+    """Per photo of ``scenes``: its faces, the detections with p, quality and pseudo-video."""
+    clf = KerasFaces(model_dir)
+    violation = clf.labels.index(VIOLATION_LABEL)
+    rng = np.random.default_rng(seed)
+    photos = []
+    for scene, frame in framed(scenes, (640, 480)):
+        faces = detections[scene.image.name]
+        crops = [crop_face(frame, f.box, margin) for f in faces]
+        videos = [video_copies(frame, f.box, margin, rng) for f in faces]
+        flat = clf.classify(crops + [c for v in videos for c in v])
+        single = flat[:len(faces)]
+        video = flat[len(faces):].reshape(len(faces), VIDEO_FRAMES, len(clf.labels))
+        pairs = dict(match([f.box for f in faces], [a.box for a in scene.faces], IOU))
+        photos.append({
+            "photo": scene.image.name,
+            "truths": [[a.label, a.box[2]] for a in scene.faces],
+            "detections": [{"width": f.w, "truth": pairs.get(i),
+                            "p": float(single[i][violation]),
+                            "label": clf.labels[int(np.argmax(single[i]))],
+                            "video": [round(float(v), 5) for v in video[i][:, violation]],
+                            "quality": dataclasses.asdict(measure(frame, f, margin))}
+                           for i, f in enumerate(faces)]})
+    return photos
+
+
+def as_observed(photos: list, gate: Gate) -> tuple[list[Truth], list[Observed]]:
+    """Records back into the scoring objects of ``edge eval``, under ``gate``."""
+    truths, detections = [], []
+    for photo in photos:
+        here = [Truth(label, width) for label, width in photo["truths"]]
+        for d in photo["detections"]:
+            quality = Quality(**d["quality"])
+            o = Observed(d["width"], d["p"], d["label"], gate.reason(quality), quality)
+            if d["truth"] is not None:
+                o.truth, here[d["truth"]].detection = here[d["truth"]], o
+            detections.append(o)
+        truths += here
+    return truths, detections
+
+
+def video_metrics(photos: list, gate: Gate, k: int, n: int, threshold: float,
+                  labels=("with_mask", "without_mask")) -> dict:
+    """Person-level without_mask recall and precision when each detection's pseudo-video
+    goes through the tracker: a person is flagged when the tracker raises a violation."""
+    unmasked = flagged = right = 0
+    for photo in photos:
+        for d in photo["detections"]:
+            truth = photo["truths"][d["truth"]] if d["truth"] is not None else None
+            width = truth[1] if truth else d["width"]
+            if width < MIN_FACE or (truth and truth[0] not in labels):
+                continue
+            raised = False
+            if gate.reason(Quality(**d["quality"])) is None:
+                tracker = Tracker(labels, k=k, n=n, threshold=threshold)
+                for i, p in enumerate(d["video"]):
+                    raised |= any(e.kind == "violation" for e in
+                                  tracker.update(0.1 * i, [(0, 0, 10, 10)], [[1 - p, p]]))
+            flagged += raised
+            right += raised and truth is not None and truth[0] == VIOLATION_LABEL
+        unmasked += sum(1 for label, width in photo["truths"]
+                        if label == VIOLATION_LABEL and width >= MIN_FACE)
+    return {"without_mask_recall": right / unmasked if unmasked else None,
+            "without_mask_precision": right / flagged if flagged else None, "flagged": flagged}
+
+
+def _mean_sd(values) -> dict:
+    values = [v for v in values if v is not None]
+    return {"mean": float(np.mean(values)) if values else None,
+            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}
+
+
+def summarise(folds: list[list], threshold: float, gate: Gate) -> dict:
+    """Mean ± sd over folds and pooled figures at ``threshold`` under ``gate``."""
+    labels = ("with_mask", "without_mask")
+    per_fold = [scene_metrics(*as_observed(photos, gate), labels, threshold, MIN_FACE)
+                for photos in folds]
+    pooled = scene_metrics(*as_observed([p for f in folds for p in f], gate), labels,
+                           threshold, MIN_FACE)
+    return {"threshold": threshold, "gate": dataclasses.asdict(gate),
+            "folds": {k: _mean_sd(m[k] for m in per_fold) for k in FIGURES + ("unjudged",)},
+            "pooled": pooled, "per_fold": per_fold}
+
+
+def _f1(m: dict) -> float:
+    p, r = m["without_mask_precision"] or 0.0, m["without_mask_recall"] or 0.0
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def choose(folds: list[list], precision: float) -> dict:
+    """Threshold, gate and K-of-N from the records of every fold (see the module doc)."""
+    def pooled(t, gate):
+        photos = [p for f in folds for p in f]
+        return scene_metrics(*as_observed(photos, gate), ("with_mask", "without_mask"), t,
+                             MIN_FACE)
+
+    sweep = {t: pooled(t, Gate()) for t in THRESHOLDS}
+    meeting = [t for t in THRESHOLDS if (sweep[t]["without_mask_precision"] or 0) >= precision]
+    threshold = meeting[0] if meeting else max(
+        THRESHOLDS, key=lambda t: (sweep[t]["without_mask_precision"] or 0, -t))
+    base = pooled(threshold, Gate())
+    gate_trials, kept = {}, {}
+    for key, values in GATES.items():
+        for value in values:
+            m = pooled(threshold, Gate(**{key: value}))
+            gate_trials[f"{key}={value}"] = {k: m[k] for k in FIGURES + ("unjudged", "flagged")}
+            gate_trials[f"{key}={value}"]["f1"] = _f1(m)
+        best = max(values, key=lambda v: _f1(pooled(threshold, Gate(**{key: v}))))
+        if _f1(pooled(threshold, Gate(**{key: best}))) > _f1(base) + 1e-9:
+            kept[key] = best
+    gate = Gate(**kept)
+    photos = [p for f in folds for p in f]
+    kn = {(k, n): video_metrics(photos, gate, k, n, threshold) for k, n in KN}
+    # The best person-level F1; of equals, the shortest window (the quickest alarm).
+    k, n = max(KN, key=lambda kn_: (round(_f1(kn[kn_]), 6), -kn_[1], -kn_[0]))
+    return {"precision_target": precision, "threshold": threshold, "gate": dataclasses.asdict(gate),
+            "k": k, "n": n,
+            "sweep": {str(t): {k: sweep[t][k] for k in ("without_mask_recall",
+                                                        "without_mask_precision", "flagged")}
+                      for t in THRESHOLDS},
+            "gate_trials": gate_trials, "base_f1": _f1(base),
+            "k_of_n": {f"{k_} of {n_}": m for (k_, n_), m in kn.items()}}
+
+
+def train_fold(name: str, fold: int, photos: list[str], args, out: Path) -> Path:
+    """Train (or find, when a finished run is there) the model that never saw ``photos``."""
+    model_dir = out / name / f"fold{fold}"
+    if (model_dir / "metrics.json").is_file():
+        return model_dir
+    model_dir.mkdir(parents=True, exist_ok=True)
+    exclude = model_dir / "exclude.json"
+    exclude.write_text(json.dumps(photos))
+    cmd = [sys.executable, "-m", "train", "--out", str(model_dir), "--exclude-photos", str(exclude)]
+    for d in args.data:
+        cmd += ["--data", str(d)]
+    cmd += args.train_args
+    log.info("fold %d: %s", fold, " ".join(cmd))
+    with open(model_dir / "train.log", "w") as logfile:
+        subprocess.run(cmd, check=True, stdout=logfile, stderr=subprocess.STDOUT,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return model_dir
+
+
+def run(args) -> dict:
+    config = load_config(None)
+    from edge.pipeline import build_detector
+
+    detector = build_detector(config)
+    scenes = load_scenes(args.scenes)
+    train_photos = read_split(args.split)["train"]
+    folds = make_folds(scenes, train_photos, args.folds, args.seed)
+    by_name = {s.image.name: s for s in scenes}
+    detections = {scene.image.name: detector.detect(frame)
+                  for scene, frame in framed([by_name[n] for n in train_photos], (640, 480))}
+    out = args.out / args.name
+    records = []
+    for k, photos in enumerate(folds):
+        model_dir = train_fold(args.name, k, photos, args, args.out)
+        cached = model_dir / "records.json"
+        if cached.is_file():
+            records.append(json.loads(cached.read_text()))
+            continue
+        fold_records = evaluate_fold(model_dir, [by_name[n] for n in photos], detections,
+                                     config.model.margin, args.seed + k)
+        cached.write_text(json.dumps(fold_records))
+        records.append(fold_records)
+    chosen = choose(records, args.precision)
+    doc = {"name": args.name, "train_args": args.train_args, "data": [str(d) for d in args.data],
+           "folds": args.folds, "seed": args.seed, "photos": [len(f) for f in folds],
+           "at_shipped": summarise(records, config.tracker.threshold, config.judge),
+           "chosen": chosen,
+           "at_chosen": summarise(records, chosen["threshold"], Gate(**chosen["gate"]))}
+    (out / "cv.json").write_text(json.dumps(doc, indent=1))
+    return doc
+
+
+def _fmt(m: dict | None) -> str:
+    if m is None or m.get("mean") is None:
+        return "-"
+    sd = f" ± {m['sd']:.3f}" if m.get("sd") is not None else ""
+    return f"{m['mean']:.3f}{sd}"
+
+
+def report(docs: list[dict]) -> str:
+    """One row per run: the five figures at its chosen threshold (mean ± sd over folds) and
+    pooled without_mask recall / precision."""
+    head = (f"{'run':<22}{'thr':>5}  {'det recall':>14}{'det prec':>14}{'class acc':>14}"
+            f"{'w/o recall':>14}{'w/o prec':>14}  {'pooled w/o r/p':>16}{'unjudged':>9}")
+    lines = [head]
+    for doc in docs:
+        s = doc["at_chosen"]
+        f, p = s["folds"], s["pooled"]
+        lines.append(f"{doc['name']:<22}{s['threshold']:>5.2f}  "
+                     + "".join(f"{_fmt(f[k]):>14}" for k in FIGURES)
+                     + f"  {p['without_mask_recall']:.3f} / {p['without_mask_precision']:.3f}"
+                     + f"{p['unjudged']:>9}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    p = argparse.ArgumentParser(prog="python -m train.cv", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", help="this run's name: build/cv/NAME")
+    p.add_argument("--data", action="append", type=Path, default=[],
+                   help="prepared face folders (with manifest.csv), as for python -m train")
+    p.add_argument("--scenes", type=Path, default=Path(os.environ.get(
+        "MASKWATCH_DATA", "../shared/data")) / "scenes")
+    p.add_argument("--split", type=Path, default=Path("splits/scenes.json"))
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--precision", type=float, default=0.95,
+                   help="without_mask precision the threshold must reach (pooled over folds)")
+    p.add_argument("--out", type=Path, default=Path("build/cv"))
+    p.add_argument("--report", nargs="+", metavar="NAME", help="print finished runs side by side")
+    args = p.parse_args(argv)
+    args.train_args = train_args
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.report:
+        docs = [json.loads((args.out / n / "cv.json").read_text()) for n in args.report]
+        print(report(docs))
+        return 0
+    if not args.name or not args.data:
+        p.error("give --name and --data (or --report NAME ...)")
+    doc = run(args)
+    print(report([doc]))
+    c = doc["chosen"]
+    print(f"\nchosen: threshold {c['threshold']}, gate {c['gate']}, {c['k']} of {c['n']}")
+    for kn, m in c["k_of_n"].items():
+        print(f"  {kn}: person-level w/o recall {m['without_mask_recall']:.3f}, "
+              f"precision {m['without_mask_precision'] or 0:.3f} ({m['flagged']} flagged)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
