@@ -13,7 +13,7 @@ import skimage.data
 from edge.boxes import iou
 from edge.config import ConfigError, load_config
 from edge.crop import crop_face
-from edge.detectors import Face, make_detector
+from edge.detectors import Detector, Face, Found, FrameRefused, make_detector
 from edge.detectors.blazeface import MODELS, letterbox, ssd_anchors, weighted_nms
 from edge.detectors.haar import HaarDetector
 from edge.measure.detection import evaluate_detector, score
@@ -145,10 +145,30 @@ def test_weighted_nms_merges_overlapping_boxes():
     assert far_score == pytest.approx(0.8) and np.allclose(far, boxes[2])
 
 
-def test_blank_and_tiny_frames_have_no_faces(cnn_detector):
+def test_blank_frames_have_no_faces_and_degenerate_ones_are_refused(cnn_detector):
     assert cnn_detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
     assert cnn_detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
-    assert cnn_detector.detect(np.zeros((8, 8, 3), np.uint8)) == []
+    assert cnn_detector.detect(np.zeros((16, 16, 3), np.uint8)) == []
+    for frame in (np.zeros((8, 8, 3), np.uint8), np.zeros((2, 20000, 3), np.uint8),
+                  np.zeros((1920, 1, 3), np.uint8), np.zeros((480, 640), np.uint8),
+                  np.zeros((480, 640, 3), np.float32), np.zeros((480, 640, 4), np.uint8)):
+        with pytest.raises(FrameRefused):
+            cnn_detector.detect(frame)
+
+
+def test_the_contract_drops_non_finite_and_outside_boxes_and_clips_the_rest():
+    class Wild(Detector):
+        def find(self, frame):
+            nan, inf = float("nan"), float("inf")
+            return [Found(nan, 0, 10, 10), Found(0, 0, inf, 10), Found(10, 10, 30, 30, nan),
+                    Found(-50, -50, -10, -10), Found(630, 470, 700, 500, 1.7),
+                    Found(5, 5, 25, 25, 0.5, ((nan, 1.0),) * 5),
+                    Found(100, 100, 140, 150, 0.9, ((110.0, 120.0),) * 5)]
+
+    faces = Wild().detect(np.zeros((480, 640, 3), np.uint8))
+    assert [f.box for f in faces] == [(630, 470, 10, 10), (5, 5, 20, 20), (100, 100, 40, 50)]
+    assert [f.score for f in faces] == [1.0, 0.5, 0.9]
+    assert faces[1].landmarks is None and faces[2].landmarks == ((110.0, 120.0),) * 5
 
 
 @pytest.mark.parametrize("model", ["n", "s"])

@@ -1,9 +1,16 @@
 """Face detectors: each takes an RGB uint8 frame and returns ``Face`` boxes in its pixels.
 
-A detector is a class with ``detect(frame) -> list[Face]``, registered in DETECTORS by
-the name the config uses. Its contract: every box lies inside the frame and is at least one
-pixel wide and high, so the pipeline, eval, bench and ``train.prepare`` can crop every face
-without checking (a face cut by the frame's edge is clipped, one wholly outside is dropped).
+A detector is a :class:`Detector` subclass, registered in DETECTORS by the name the config
+uses, that implements ``find(frame)``: the faces it sees, as ``Found`` corners in frame
+pixels. :meth:`Detector.detect` keeps the contract for all of them, so the pipeline, eval,
+bench and ``train.prepare`` can crop every face without checking:
+
+- a frame that is not an RGB uint8 image of a sane shape (``frame_problem``: at least
+  ``MIN_FRAME_SIDE`` px a side, at most ``MAX_FRAME_ASPECT`` to 1) raises
+  :class:`FrameRefused` before the detector sees it (a 2x20000 frame makes YuNet return NaN);
+- every box is finite, lies inside the frame and is at least one pixel wide and high (a face
+  cut by the frame's edge is clipped, one wholly outside is dropped); a score is in 0..1;
+  landmarks are finite or absent.
 
 A constructor that rejects one of its parameters raises :class:`DetectorParamError` naming
 it, so the config can report the dotted key (``detector.yunet.model: …``).
@@ -11,9 +18,14 @@ it, so the config can report the dotted key (``detector.yunet.model: …``).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 DETECTORS = ("haar", "blazeface", "yunet")
+MIN_FRAME_SIDE = 16
+MAX_FRAME_ASPECT = 16.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,62 @@ class Face:
     @property
     def box(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.w, self.h
+
+
+class Found(NamedTuple):
+    """A face as a detector's ``find`` reports it, before the contract is applied."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float = 1.0
+    landmarks: tuple | None = None
+
+
+class FrameRefused(ValueError):
+    """A frame no detector should be given; the message says what is wrong with it."""
+
+
+def frame_problem(frame) -> str | None:
+    """What makes ``frame`` unusable for detection, or None when it is a sane RGB image."""
+    shape = getattr(frame, "shape", None)
+    if shape is None or len(shape) != 3 or shape[2] != 3 or str(frame.dtype) != "uint8":
+        return f"not an RGB uint8 image (shape {shape}, {getattr(frame, 'dtype', type(frame))})"
+    height, width = shape[:2]
+    if min(height, width) < MIN_FRAME_SIDE:
+        return f"{width}x{height} px: under {MIN_FRAME_SIDE} px on a side"
+    if max(height, width) > MAX_FRAME_ASPECT * min(height, width):
+        return f"{width}x{height} px: longer than {MAX_FRAME_ASPECT:g} to 1"
+    return None
+
+
+class Detector:
+    """The base of every face detector: ``detect`` checks the frame, calls ``find`` and
+    keeps the contract (module docstring) on what comes back."""
+
+    def find(self, frame) -> Iterable[Found]:
+        raise NotImplementedError
+
+    def detect(self, frame) -> list[Face]:
+        problem = frame_problem(frame)
+        if problem:
+            raise FrameRefused(problem)
+        height, width = frame.shape[:2]
+        faces = []
+        for found in self.find(frame):
+            if not all(math.isfinite(float(v)) for v in found[:5]):
+                continue
+            box = clip_box(found.x0, found.y0, found.x1, found.y1, width, height)
+            if box is None:
+                continue
+            landmarks = found.landmarks
+            if landmarks is not None and not all(math.isfinite(float(v))
+                                                 for point in landmarks for v in point):
+                landmarks = None
+            faces.append(Face(*box, score=min(max(float(found.score), 0.0), 1.0),
+                              landmarks=landmarks))
+        return faces
 
 
 class DetectorParamError(ValueError):

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from edge.classifier import load_interpreter
-from edge.detectors import DetectorParamError, Face, clip_box
+from edge.detectors import Detector, DetectorParamError, Found
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "blazeface"
 
@@ -183,7 +183,7 @@ def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     return image, Letterbox(size, new_w / w, new_h / h, pad_x, pad_y)
 
 
-class BlazeFaceDetector:
+class BlazeFaceDetector(Detector):
     """Faces with BlazeFace through LiteRT.
 
     :param model: ``"short"`` (128x128, near faces), ``"full"`` (192x192, near and far), or a
@@ -223,7 +223,7 @@ class BlazeFaceDetector:
         self.nms_iou = nms_iou
         self.min_size = min_size
 
-    def detect(self, frame: np.ndarray) -> list[Face]:
+    def find(self, frame: np.ndarray) -> list[Found]:
         image, box = letterbox(frame, self.spec.size)
         # Same [-1, 1] range as MediaPipe; the black bars become -1, as its BORDER_ZERO does.
         x = image[np.newaxis].astype(np.float32) / 127.5 - 1.0
@@ -234,10 +234,9 @@ class BlazeFaceDetector:
         keep = scores >= self.score_threshold
         boxes = decode_boxes(raw[keep], self.anchors[keep], self.spec.size)
         faces = []
-        height, width = frame.shape[:2]
         for norm_box, score in weighted_nms(boxes, scores[keep], self.nms_iou):
-            # Clipped to the frame: a face cut by the edge still gets a croppable box.
-            clipped = clip_box(*box.to_frame(norm_box[np.newaxis])[0], width, height)
-            if clipped is not None and clipped[2] >= self.min_size:
-                faces.append(Face(*clipped, score))
+            x0, y0, x1, y1 = (float(v) for v in box.to_frame(norm_box[np.newaxis])[0])
+            # The width inside the frame, as the clipped box will have it.
+            if min(x1, frame.shape[1]) - max(x0, 0) >= self.min_size:
+                faces.append(Found(x0, y0, x1, y1, float(score)))
         return faces

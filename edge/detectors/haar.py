@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detectors import DetectorParamError, Face, clip_box
+from edge.detectors import Detector, DetectorParamError, Found
 
 CASCADE = "haarcascade_frontalface_default.xml"
 # The seed's settings, kept for the seed-style baseline in `edge bench`.
@@ -15,7 +15,7 @@ SEED_PARAMS = {"scale_factor": 1.1, "min_neighbors": 4, "min_size": 30, "detect_
                "equalize": False}
 
 
-class HaarDetector:
+class HaarDetector(Detector):
     """Frontal faces with a Haar cascade.
 
     :param scale_factor: image-pyramid step; smaller finds more sizes but is slower.
@@ -47,7 +47,7 @@ class HaarDetector:
         self.detect_width = detect_width
         self.equalize = equalize
 
-    def detect(self, frame: np.ndarray) -> list[Face]:
+    def find(self, frame: np.ndarray) -> list[Found]:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         scale = 1.0
         if self.detect_width and gray.shape[1] > self.detect_width:
@@ -60,12 +60,8 @@ class HaarDetector:
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
             minSize=(min_side, min_side), outputRejectLevels=True)
         faces = []
-        height, width = frame.shape[:2]
         for (x, y, w, h), weight in zip(boxes, np.ravel(weights) if len(boxes) else []):
             # Level weights are unbounded; squash to 0..1 so all detectors share a scale.
             score = float(1.0 / (1.0 + np.exp(-float(weight))))
-            # Scaling back up may round a box at the edge one pixel past it.
-            box = clip_box(x / scale, y / scale, (x + w) / scale, (y + h) / scale, width, height)
-            if box is not None:
-                faces.append(Face(*box, score))
+            faces.append(Found(x / scale, y / scale, (x + w) / scale, (y + h) / scale, score))
         return faces

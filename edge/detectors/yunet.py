@@ -20,13 +20,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detectors import DetectorParamError, Face, clip_box
+from edge.detectors import Detector, DetectorParamError, Found
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "yunet"
 MODELS = {"n": "yunet_n_640_640.onnx", "s": "yunet_s_640_640.onnx"}
 
 
-class YuNetDetector:
+class YuNetDetector(Detector):
     """Faces with YuNet through ``cv2.FaceDetectorYN``.
 
     :param model: ``"n"`` or ``"s"`` (the vendored files), or a path to a YuNet ``.onnx``.
@@ -63,7 +63,7 @@ class YuNetDetector:
         self.detect_width = detect_width
         self._input_size: tuple[int, int] | None = None
 
-    def detect(self, frame: np.ndarray) -> list[Face]:
+    def find(self, frame: np.ndarray) -> list[Found]:
         height, width = frame.shape[:2]
         scale = 1.0
         image = frame
@@ -80,11 +80,8 @@ class YuNetDetector:
         faces = []
         for row in rows if rows is not None else ():
             # x, y, w, h, five landmarks as x, y pairs, score; in pixels of the detected image.
-            x, y, w, h = row[:4] / scale
-            box = clip_box(x, y, x + w, y + h, width, height)
-            if box is None:
-                continue
+            x, y, w, h = (float(v) for v in row[:4] / scale)
             landmarks = tuple((float(px / scale), float(py / scale))
                               for px, py in row[4:14].reshape(5, 2))
-            faces.append(Face(*box, score=float(row[14]), landmarks=landmarks))
+            faces.append(Found(x, y, x + w, y + h, float(row[14]), landmarks))
         return faces

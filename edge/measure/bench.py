@@ -76,9 +76,9 @@ def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, 
                 cpu0, wall0 = os.times(), time.perf_counter()
             frame = source.read()
             t1 = time.perf_counter()
-            pipeline.process(frame)
+            result = pipeline.process(frame)
             t2 = time.perf_counter()
-            if i < warmup:
+            if i < warmup or result is None:   # a refused frame is counted, not timed
                 continue
             samples["capture"].append(t1 - t0)
             samples["frame"].append(t2 - t0)
@@ -103,7 +103,7 @@ def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, 
         "source": dataclasses.asdict(config.source), "detector": config.detector.name,
         "detector_params": config.detector.params, "model": str(pipeline.classifier.model.path),
         "format": pipeline.classifier.model.format, "runtime": pipeline.classifier.runtime,
-        "threads": config.model.threads,
+        "threads": config.model.threads, "refused_frames": pipeline.refused,
         "stages": {name: _summary(values) for name, values in samples.items()},
         "fps": frames / wall if wall > 0 else None,
         "cpu_percent": 100.0 * cpu / wall if wall > 0 else None,
