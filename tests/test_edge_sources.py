@@ -155,3 +155,65 @@ def test_without_picamera2_installed_the_message_says_how_to_install_it():
         pass
     with pytest.raises(SourceUnusable, match="apt install python3-picamera2"):
         PiCameraSource().open()
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp"])
+def test_the_header_gives_the_size_before_decoding(ext, tmp_path):
+    from edge.images import dimensions
+
+    for w, h in ((128, 96), (17, 300)):
+        ok, data = cv2.imencode(ext, np.zeros((h, w, 3), np.uint8))
+        assert ok and dimensions(data.tobytes())[1:] == (w, h)
+
+
+def test_a_webp_lossless_picture_and_a_progressive_jpeg_are_sized_too():
+    from edge.images import dimensions
+
+    image = np.random.default_rng(0).integers(0, 255, (40, 70, 3), np.uint8)
+    ok, data = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])   # lossless
+    assert dimensions(data.tobytes()) == ("WebP", 70, 40)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert dimensions(data.tobytes()) == ("JPEG", 70, 40)
+
+
+def test_what_is_not_a_sane_picture_is_refused_with_the_reason(tmp_path):
+    import os
+
+    from edge.images import UnreadableImage, read_bgr
+    from tests.strange_files import bomb_png
+
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), two_tone())
+    cases = {"missing": tmp_path / "gone.png", "empty": tmp_path / "empty.png",
+             "FIFO": tmp_path / "fifo.jpg", "folder": tmp_path / "dir.jpg",
+             "Too many levels": tmp_path / "loop.png", "not a JPEG, PNG": tmp_path / "text.png",
+             "pixel budget": bomb_png(tmp_path / "bomb.png", side=8000),
+             "cut short": tmp_path / "cut.png", "OpenCV can decode": tmp_path / "body.png"}
+    (tmp_path / "empty.png").touch()
+    os.mkfifo(tmp_path / "fifo.jpg")
+    (tmp_path / "dir.jpg").mkdir()
+    os.symlink(tmp_path / "loop.png", tmp_path / "loop.png")
+    (tmp_path / "text.png").write_text("hello")
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:20])
+    (tmp_path / "body.png").write_bytes(good.read_bytes()[:40])
+    os.symlink(tmp_path / "nowhere.png", tmp_path / "gone.png")
+    for reason, path in cases.items():
+        with pytest.raises(UnreadableImage, match=reason):
+            read_bgr(path)
+    assert read_bgr(good).shape == (96, 128, 3)
+
+
+def test_the_source_skips_and_counts_what_it_cannot_read(tmp_path, caplog):
+    import os
+
+    for name in ("a.png", "e.png"):
+        cv2.imwrite(str(tmp_path / name), cv2.cvtColor(two_tone(), cv2.COLOR_RGB2BGR))
+    os.mkfifo(tmp_path / "b.jpg")
+    os.symlink(tmp_path / "nowhere.png", tmp_path / "c.png")
+    cv2.imwrite(str(tmp_path / "d.png"), two_tone())
+    source = ImageFolderSource(tmp_path)
+    source.open()
+    (tmp_path / "d.png").unlink()                    # deleted between listing and reading
+    assert [source.read().name, source.read().name] == ["a.png", "e.png"]
+    assert source.read() is None and source.skipped == 3
+    assert "skipping b.jpg: a FIFO" in caplog.text and "skipping c.png: missing" in caplog.text

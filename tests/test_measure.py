@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.__main__ import main as edge_main
+from edge.images import UnreadableImage, read_rgb
 from edge.measure import compare_detectors, split
 from edge.measure.voc import (
     Annotation,
@@ -19,7 +20,6 @@ from edge.measure.voc import (
     framed,
     in_frame,
     load_scenes,
-    read_rgb,
 )
 from tests.synthetic import write_voc
 
@@ -139,7 +139,7 @@ def test_framed_skips_an_unreadable_photo(voc, tmp_path, caplog):
     scenes = load_scenes(voc)[:1] + [Scene(broken, ())]
     assert [s.image for s, _ in framed(scenes, (640, 480))] == [scenes[0].image]
     assert "skipping unreadable" in caplog.text
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(UnreadableImage):
         read_rgb(broken)
 
 

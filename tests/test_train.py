@@ -183,7 +183,8 @@ def test_crop_is_rows_first_and_square():
 
 
 def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
-    from edge.measure.voc import load_scenes, read_rgb
+    from edge.images import read_rgb
+    from edge.measure.voc import load_scenes
     from train.prepare import prepare
 
     out = tmp_path / "faces"

@@ -20,8 +20,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from edge.images import UnreadableImage, read_rgb
 from edge.measure import MeasureError
-from edge.measure.voc import read_rgb
 from train import data
 from train.prepare import class_files, twin_groups, twin_key
 
@@ -32,7 +32,7 @@ def make_holdout(folder: Path, fraction: float = 0.25, seed: int = 42) -> dict:
     for path, label in files:
         try:
             keys.append((path, label, twin_key(read_rgb(path))))
-        except FileNotFoundError:
+        except UnreadableImage:
             continue
     twins = {p.resolve(): g for p, g in twin_groups(keys).items()}
     dataset = data.load_dataset([folder], 32, progress=False, groups=twins)

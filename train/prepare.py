@@ -48,9 +48,11 @@ from tqdm import tqdm
 from edge.boxes import match
 from edge.config import ConfigError, load_config
 from edge.crop import crop_face, square_box
+from edge.detectors import FrameRefused
+from edge.images import UnreadableImage, read_rgb
 from edge.measure import MeasureError
 from edge.measure.detection import IOU
-from edge.measure.voc import framed, load_scenes, parse_frame_size, read_rgb
+from edge.measure.voc import framed, load_scenes, parse_frame_size
 from train import manifest
 from train.data import IMAGE_SUFFIXES
 
@@ -92,7 +94,10 @@ def prepare(voc_dir: Path, out_dir: Path, margin: float, min_size: int = 32,
         photos += 1
         found = {n: face for n, face in enumerate(scene.faces)}
         if detector is not None:
-            faces = detector.detect(image)
+            try:
+                faces = detector.detect(image)
+            except FrameRefused:
+                faces = []
             pairs = match([f.box for f in faces], [face.box for face in scene.faces], IOU)
             unmatched += len(faces) - len(pairs)
             found = {n: faces[d] for d, n in pairs}
@@ -170,12 +175,15 @@ def prepare_folders(data_dir: Path, out_dir: Path, margin: float, detector,
         try:
             keys.append((path, label, twin_key(read_rgb(path))))
             readable.append((path, label))
-        except FileNotFoundError:
+        except UnreadableImage:
             unreadable[label] += 1
     twins = twin_groups(keys)
     for path, label in tqdm(readable, desc="crop", unit="img", disable=not progress):
         image = read_rgb(path)
-        faces = detector.detect(image)
+        try:
+            faces = detector.detect(image)
+        except FrameRefused:       # a picture no detector takes: it holds no face we can cut
+            faces = []
         if not faces:
             no_face[label] += 1
             continue

@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from edge.measure.voc import read_rgb
+from edge.detectors import FrameRefused
+from edge.images import UnreadableImage, read_rgb
 from facedata import masks as fm
 from train import manifest
 
@@ -45,7 +46,10 @@ def _landmarks(row: dict, image: np.ndarray, detector):
     """The box and landmarks of the face in ``image``: the manifest's, else detected."""
     if row.get("box") and row.get("landmarks"):
         return row["box"], row["landmarks"]
-    faces = detector.detect(image) if detector is not None else []
+    try:
+        faces = detector.detect(image) if detector is not None else []
+    except FrameRefused:
+        faces = []
     faces = [f for f in faces if f.landmarks]
     if not faces:
         return None, None
@@ -72,7 +76,7 @@ def synthesise(data_dirs: list[Path], masks_dir: Path, out_dir: Path, per_face: 
     for path, row in tqdm(sources, desc="masks", unit="face", disable=not progress):
         try:
             image = read_rgb(path)
-        except FileNotFoundError:
+        except UnreadableImage:
             continue
         box, landmarks = _landmarks(row, image, detector)
         if landmarks is None:

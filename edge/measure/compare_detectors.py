@@ -26,10 +26,10 @@ from pathlib import Path
 import cv2
 
 from edge.detectors import make_detector
+from edge.images import read_rgb
 from edge.measure import MeasureError
 from edge.measure.detection import evaluate_detector, format_table, frame_ms
-from edge.measure.voc import (PARTS, framed, load_scenes, parse_frame_size, read_rgb,
-                              select_part)
+from edge.measure.voc import PARTS, framed, load_scenes, parse_frame_size, select_part
 
 YUNET_GRID = {"model": ("n", "s"), "detect_width": (320, 480, 640), "score": (0.5, 0.6, 0.7, 0.8)}
 TIMING_FRAMES = 40

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +37,16 @@ import numpy as np
 from edge.boxes import match
 from edge.config import Config
 from edge.crop import crop_face
+from edge.detectors import FrameRefused
+from edge.images import UnreadableImage, read_rgb
 from edge.measure import MeasureError
 from edge.measure.detection import IOU
-from edge.measure.voc import Scene, framed, load_scenes, read_rgb
+from edge.measure.voc import Scene, framed, load_scenes
 from edge.quality import Gate, Quality, measure
 from edge.sources.images import EXTENSIONS
 from edge.tracker import VIOLATION_LABEL
+
+log = logging.getLogger(__name__)
 
 
 def _progress(items, desc: str):
@@ -81,7 +86,7 @@ def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
     for path, truth in _progress(items, "faces"):
         try:
             face = read_rgb(path)
-        except FileNotFoundError:
+        except UnreadableImage:
             skipped += 1
             continue
         confusion[truth, int(np.argmax(classifier.classify([face])[0]))] += 1
@@ -148,8 +153,12 @@ def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
     gate = gate or Gate()
     truths, detections, images = [], [], 0
     for scene, image in framed(_progress(scenes, "scenes"), frame):
+        try:
+            faces = detector.detect(image)
+        except FrameRefused as exc:
+            log.warning("skipping %s: %s", scene.image.name, exc)
+            continue
         images += 1
-        faces = detector.detect(image)
         observed = []
         for face in faces:
             quality = measure(image, face, config.model.margin)

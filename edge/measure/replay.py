@@ -26,7 +26,7 @@ import numpy as np
 from edge.config import load_config, with_overrides
 from edge.crop import crop_face
 from edge.detectors import DETECTORS, make_detector
-from edge.measure.voc import read_rgb
+from edge.images import read_rgb
 from edge.sources.images import EXTENSIONS
 
 TOLERANCE = 1e-4

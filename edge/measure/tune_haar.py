@@ -33,8 +33,9 @@ import time
 import cv2
 
 from edge.detectors.haar import SEED_PARAMS, HaarDetector
+from edge.images import read_rgb
 from edge.measure.detection import evaluate_detector, format_table, frame_ms, score
-from edge.measure.voc import load_scenes, read_rgb
+from edge.measure.voc import load_scenes
 
 # One cascade pass per combination of these...
 PASS_GRID = {

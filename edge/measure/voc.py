@@ -11,7 +11,8 @@ Three things a measurement needs besides the annotations themselves:
   that a detector sees each face at the pixel size the ">= 32 px" figures speak of, and a
   detector that rescales its whole input (BlazeFace's letterbox, YuNet's ``detect_width``)
   rescales it as much as it would on the Pi;
-- ``read_rgb``, the one image reader of the measurement tools.
+- ``framed``: each photo read (``edge.images.read_rgb``, the one image reader) and put in
+  its frame.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.images import UnreadableImage, read_rgb
 from edge.measure import MeasureError
 
 log = logging.getLogger(__name__)
@@ -118,14 +120,6 @@ def select_part(scenes: list[Scene], split: Path, part: str | None) -> list[Scen
     return [scene for scene in scenes if scene.image.name in names]
 
 
-def read_rgb(path) -> np.ndarray:
-    """An image file as an RGB uint8 array, the detectors' frame format."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def in_frame(image: np.ndarray, scene: Scene, size: tuple[int, int] | None
              ) -> tuple[np.ndarray, Scene]:
     """The photo as a camera giving ``size`` (width, height) frames shows it, with its faces.
@@ -161,8 +155,8 @@ def framed(scenes: Iterable[Scene], size: tuple[int, int] | None
     for scene in scenes:
         try:
             image = read_rgb(scene.image)
-        except FileNotFoundError:
-            log.warning("skipping unreadable %s", scene.image)
+        except UnreadableImage as exc:
+            log.warning("skipping unreadable %s: %s", scene.image, exc)
             continue
         frame, placed = in_frame(image, scene, size)
         yield placed, frame

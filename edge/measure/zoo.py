@@ -21,9 +21,11 @@ import numpy as np
 
 from edge.boxes import match
 from edge.crop import crop_face
+from edge.detectors import FrameRefused
+from edge.images import UnreadableImage, read_rgb
 from edge.measure import MeasureError
 from edge.measure.detection import IOU
-from edge.measure.voc import framed, load_scenes, read_rgb
+from edge.measure.voc import framed, load_scenes
 from edge.tracker import MASKED_LABEL, VIOLATION_LABEL
 
 # name: (template family, None for each face's own random one; style kind of
@@ -71,9 +73,9 @@ def held_out_faces(yunet, scenes_dir: Path, split: Path, min_face: int,
                 continue
             try:
                 image = read_rgb(Path(prajna_dir) / name)
-            except FileNotFoundError:
+                found = [f for f in yunet.detect(image) if f.landmarks]
+            except (UnreadableImage, FrameRefused):
                 continue
-            found = [f for f in yunet.detect(image) if f.landmarks]
             if found:
                 face = max(found, key=lambda f: f.w * f.h)
                 faces.append(ZooFace(image, face.box, face.landmarks, name, "picture"))
