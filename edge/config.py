@@ -18,13 +18,13 @@ import dataclasses
 import inspect
 import ipaddress
 import math
-import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import edge
+from edge import checks
 from edge.detectors import DETECTORS, detector_class
 from edge.quality import Gate
 
@@ -204,8 +204,10 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config: arrays or tables nested too deeply") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
 # Keys holding file paths (source.url may also be a URL, which is left alone).
@@ -363,26 +365,48 @@ def is_loopback(bind: str) -> bool:
 
 
 def _check_files(valid: dict, errors: list[str]) -> None:
-    """Files an enabled MQTT sink or web page needs: there, and secrets not world-readable."""
-    mqtt = valid.get("sinks", {}).get("mqtt", {})
-    web = valid.get("web", {})
-    wanted = []
+    """What an enabled MQTT sink or web page needs from the world (``edge.checks``): the
+    files it reads, the broker's name, its topics; and paths that can't be used at all."""
+    bad = set()
+    for keys in _PATH_KEYS:
+        value = _get(valid, keys)
+        if isinstance(value, str) and "\0" in value:
+            errors.append(f"{'.'.join(keys)}: contains a NUL character")
+            bad.add(keys[-1])
+    snapshot_dir = _get(valid, ("sinks", "snapshot", "dir"))
+    if snapshot_dir == "":
+        errors.append("sinks.snapshot.dir: must not be empty (it would be the working folder)")
+    mqtt, web = valid.get("sinks", {}).get("mqtt", {}), valid.get("web", {})
+
+    def given(table, name):
+        return table.get(name) if name not in bad else None
+
     if mqtt.get("enabled"):
-        wanted += [("sinks.mqtt." + k, mqtt.get(k), k != "ca_file")
-                   for k in ("password_file", "ca_file", "cert_file", "key_file")]
-    if web.get("enabled"):
-        wanted.append(("web.token_file", web.get("token_file"), True))
-    for key, path, secret in wanted:
-        if not path:
-            continue
-        try:
-            mode = os.stat(path).st_mode
-        except OSError as exc:
-            errors.append(f"{key}: cannot read {path} ({exc.strerror})")
-            continue
-        if secret and mode & 0o077:
-            errors.append(f"{key}: {path} is readable by others (mode {mode & 0o777:04o}); "
-                          f"chmod 600 it")
+        if "host" in mqtt:
+            _add(errors, "sinks.mqtt.host", checks.host_problem(mqtt["host"]))
+        for name in ("topic_prefix", "discovery_prefix"):
+            if mqtt.get(name):
+                _add(errors, f"sinks.mqtt.{name}", checks.topic_problem(mqtt[name]))
+        if given(mqtt, "password_file"):
+            _add(errors, "sinks.mqtt.password_file", checks.secret_problem(mqtt["password_file"]))
+        if mqtt.get("tls") and given(mqtt, "ca_file"):
+            _add(errors, "sinks.mqtt.ca_file", checks.ca_problem(mqtt["ca_file"]))
+        if mqtt.get("tls") and given(mqtt, "cert_file") and "key_file" not in bad:
+            _add(errors, "sinks.mqtt.cert_file",
+                 checks.cert_problem(mqtt["cert_file"], mqtt.get("key_file", "")))
+    if web.get("enabled") and given(web, "token_file"):
+        _add(errors, "web.token_file", checks.secret_problem(web["token_file"]))
+
+
+def _get(tables: dict, keys: tuple[str, ...]):
+    for key in keys:
+        tables = tables.get(key) if isinstance(tables, dict) else None
+    return tables
+
+
+def _add(errors: list[str], key: str, problem: str | None) -> None:
+    if problem:
+        errors.append(f"{key}: {problem}")
 
 
 def _check_detector_params(detector: str, table: dict, errors: list[str]) -> None:
