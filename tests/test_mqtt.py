@@ -132,7 +132,10 @@ def test_a_broker_restart_loses_no_event_and_keeps_their_order(model, broker, tm
     received = [json.loads(p) for _, p, _ in subscriber.on(f"{PREFIX}/event")]
     subscriber.close()
     assert received == logged                          # all of them, once each, in order
-    assert "mqtt: lost the broker" in err and "events never reached the broker" not in err
+    assert err.count(f"mqtt: 127.0.0.1:{broker.port}: lost the broker (") == 1
+    assert "connection refused: nothing listens on that port" in err  # while it was away
+    assert "mqtt: connected to 127.0.0.1" in err and "events queued" in err
+    assert "events never reached the broker" not in err
 
 
 def test_a_wrong_password_is_one_clear_line_and_the_loop_runs_on(model, broker, tmp_path):
@@ -144,8 +147,8 @@ def test_a_wrong_password_is_one_clear_line_and_the_loop_runs_on(model, broker, 
     assert proc.returncode == 0, err
     logged = events_from(out)
     assert len(logged) >= 3                             # the log sink and the loop went on
-    assert err.count("refused the connection: Not authorized; check sinks.mqtt.username "
-                     "and password_file") == 1
+    assert err.count("the broker refused the login: Not authorized; check "
+                     "sinks.mqtt.username and password_file") == 1
     assert f"{len(logged)} events never reached the broker" in err   # counted, not lost
 
 

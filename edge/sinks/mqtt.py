@@ -13,6 +13,11 @@ Topics, under ``topic_prefix`` (``maskwatch/<hostname>`` unless set):
   Assistant discovery messages (``discovery = true``): the violation, faces in view, frames/s
   and the last snapshot, as one device.
 
+The journal says what is wrong: one line when a connection attempt fails, with the reason
+(the name does not resolve, nothing listens, the host is unreachable, no CONNACK came), and
+a line each time the reason changes, not one per retry; one line when the connection comes
+back, with the events queued meanwhile; nothing alarming when the runtime itself stops.
+
 The camera loop never waits for the broker. ``handle`` only appends to a bounded queue;
 paho's network thread keeps the connection (reconnecting with backoff), and a publisher
 thread sends the queued events one at a time, in order, each confirmed by the broker (QoS 1
@@ -24,16 +29,15 @@ state, availability and discovery are retained by the broker and re-sent on ever
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections import deque
 
-import cv2
-
-from edge.sinks.annotate import draw
 from edge.sinks.log import event_json
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,21 @@ log = logging.getLogger(__name__)
 STATE_EVERY = 5.0      # seconds between state messages when nothing changes
 CLOSE_WAIT = 2.0       # seconds close() gives queued events to reach the broker
 CONFIRM_WAIT = 1.0     # seconds between checks while a publish waits for its PUBACK
+
+
+def connect_failure(exc: BaseException | None, timeout: float) -> str:
+    """Why a TCP connection to the broker failed, in words."""
+    if isinstance(exc, socket.gaierror):
+        return f"the name does not resolve ({exc.strerror})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens on that port"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout:g}s"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return f"unreachable ({exc.strerror})"
+    if isinstance(exc, OSError):
+        return f"cannot connect ({exc.strerror or exc})"
+    return f"cannot connect ({exc})"
 
 
 class MqttSink:
@@ -66,7 +85,8 @@ class MqttSink:
         self._violations: set[int] = set()
         self._state_sent_at = float("-inf")
         self._sent_violation = None
-        self._login_error_said = False
+        self._problem: str | None = None     # why the broker can't be reached, as last said
+        self._down_since: float | None = time.monotonic()
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id)
         if config.username:
@@ -81,6 +101,7 @@ class MqttSink:
         client.will_set(self.topic("availability"), "offline", qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         self.client = client
         client.connect_async(config.host, config.port, config.keepalive)
@@ -119,19 +140,34 @@ class MqttSink:
             self.queue.append(payload)
 
     # --- paho's network thread ------------------------------------------------------------
+    def _say(self, problem: str) -> None:
+        """Log why the broker can't be reached: at once, then only when the reason changes."""
+        if problem != self._problem:
+            log.warning("mqtt: %s:%d: %s; retrying (%d events queued)", self.config.host,
+                        self.config.port, problem, len(self.queue))
+        else:
+            log.debug("mqtt: still %s", problem)
+        self._problem = problem
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        # paho calls this while it handles the OSError of its connect: that is the reason.
+        self._say(connect_failure(sys.exc_info()[1], self.client.connect_timeout))
+
     def _on_connect(self, client, _userdata, _flags, reason, _properties) -> None:
         if reason.is_failure:
-            if not self._login_error_said:
-                hint = ("check sinks.mqtt.username and password_file"
-                        if "authori" in str(reason).lower() or "password" in str(reason).lower()
-                        else "check the broker's log")
-                log.error("mqtt: %s:%d refused the connection: %s; %s (retrying)",
-                          self.config.host, self.config.port, reason, hint)
-                self._login_error_said = True
+            hint = ("check sinks.mqtt.username and password_file"
+                    if "authori" in str(reason).lower() or "password" in str(reason).lower()
+                    else "check the broker's log")
+            self._say(f"the broker refused the login: {reason}; {hint}")
             return
-        log.info("mqtt: connected to %s:%d as %s", self.config.host, self.config.port,
-                 self.client_id)
-        self._login_error_said = False
+        down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
+        if self._problem is not None:
+            log.info("mqtt: connected to %s:%d after %.0fs without it; %d events queued",
+                     self.config.host, self.config.port, down, len(self.queue))
+        else:
+            log.info("mqtt: connected to %s:%d as %s", self.config.host, self.config.port,
+                     self.client_id)
+        self._problem, self._down_since = None, None
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
         if self.config.discovery:
             for topic, payload in self.discovery_messages():
@@ -141,9 +177,21 @@ class MqttSink:
         self._wake.set()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason, _properties) -> None:
-        if self.connected:
-            log.warning("mqtt: lost the broker (%s); events wait in the queue", reason)
-        self.connected = False
+        was_connected, self.connected = self.connected, False
+        if self._closing.is_set():
+            log.debug("mqtt: disconnected (%s)", reason)
+            return
+        if was_connected:
+            self._down_since = time.monotonic()
+            self._problem = None
+            self._say(f"lost the broker ({reason}); events wait in the queue")
+        elif "keep" in str(reason).lower():
+            self._say(f"it accepts connections but sent no CONNACK within "
+                      f"{self.config.keepalive}s")
+        elif self._problem is None:
+            self._say(f"disconnected before the login completed ({reason})")
+        else:  # the end of an attempt whose failure was just said (a refused login)
+            log.debug("mqtt: disconnected (%s)", reason)
 
     def discovery_messages(self) -> list[tuple[str, dict]]:
         """Home Assistant's MQTT discovery: one device, four entities."""
@@ -200,10 +248,7 @@ class MqttSink:
         result, self._snapshot = self._snapshot, None
         if result is None:
             return
-        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(draw(result.image, result.tracks),
-                                                     cv2.COLOR_RGB2BGR))
-        if ok:
-            self.client.publish(self.topic("snapshot"), jpeg.tobytes(), qos=1, retain=True)
+        self.client.publish(self.topic("snapshot"), result.annotated_jpeg(), qos=1, retain=True)
 
     def _send_queue(self) -> None:
         """Send the queued events in order, each once, each confirmed before the next."""
@@ -232,7 +277,7 @@ class MqttSink:
         while self.queue and self.connected and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.05)
-        self._closing.set()
+        self._closing.set()   # from here, a disconnect is ours: nothing to warn about
         self._publisher.join(timeout=CONFIRM_WAIT + 1)
         if self.connected:
             self.client.publish(self.topic("state"), json.dumps(self.state()), qos=1, retain=True)
