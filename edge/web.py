@@ -15,11 +15,24 @@ framework to install or patch on a Pi):
 
 The camera loop's cost is one reference per frame (:class:`WebSink`): frames are drawn and
 JPEG-encoded in the server's threads, once per frame however many watch, and only while
-someone does. The server binds to 127.0.0.1 by default; an address reachable from the
-network needs ``token_file`` (mode 0600, checked by the config), and then every request
-needs the token, as ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` (the page passes
-it on to its own requests). Sockets time out after ``CLIENT_TIMEOUT`` seconds, so a
-client that stops reading is dropped, and at most ``MAX_STREAMS`` live views run at once.
+someone does. The server binds to 127.0.0.1 by default (an IPv6 address such as ``::1``
+serves IPv6); an address reachable from the network needs ``token_file`` (mode 0600,
+checked by the config), and then every request needs the token, as ``Authorization:
+Bearer TOKEN`` or ``?token=TOKEN`` (the page passes it on to its own requests).
+
+Bounded, whatever clients do (:class:`BoundedServer`):
+
+- at most ``MAX_CONNECTIONS`` connections are served at once, each by one thread; the next
+  one gets an immediate 503 and is closed, from the accepting thread, without a thread;
+- a request's headers must all arrive within ``HEADER_TIMEOUT`` seconds (a slowloris
+  client that trickles them is cut off), and every read or write waits at most
+  ``CLIENT_TIMEOUT``;
+- at most ``MAX_STREAMS`` live views run at once. A viewer whose socket buffer is full (it
+  stopped reading) for ``STALLED_AFTER`` seconds is *stalled*; when all the slots are taken,
+  a new viewer takes the slot of the viewer stalled longest (oldest stalled first: a stalled
+  viewer sees nothing anyway, and real viewers keep theirs). Each live view's send buffer is
+  small, so a viewer that stops reading shows as stalled within a frame or two;
+- a client that resets or times out is a debug line, not a traceback (``handle_error``).
 """
 
 from __future__ import annotations
@@ -27,6 +40,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -35,12 +50,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
-                               generate_latest)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from edge.sinks.annotate import draw
 from edge.sinks.log import event_json
 from edge.sinks.snapshot import NAME as SNAPSHOT_NAME
 from edge.sinks.snapshot import snapshot_name
@@ -48,8 +66,12 @@ from edge.sinks.snapshot import snapshot_name
 log = logging.getLogger(__name__)
 
 HEALTHY_WITHIN = 10.0   # seconds since the last frame for /healthz to say 200
-CLIENT_TIMEOUT = 10.0
-MAX_STREAMS = 32
+CLIENT_TIMEOUT = 10.0   # the longest a read or a write may wait
+HEADER_TIMEOUT = 5.0    # the longest a request's headers may take to arrive, in all
+MAX_CONNECTIONS = 48    # connections served at once (one thread each)
+MAX_STREAMS = 32        # of them, live views
+STALLED_AFTER = 1.0     # a live view's write blocked this long: the viewer stopped reading
+STREAM_SNDBUF = 64 * 1024
 BOUNDARY = "maskwatch-frame"
 
 
@@ -114,6 +136,96 @@ class _Metrics:
                                     value=int(mqtt.sink.connected))
 
 
+class BoundedServer(ThreadingHTTPServer):
+    """The standard library's threading server with the bounds of the module docstring."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler):
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.refused = 0                                   # connections turned away, full
+        self._deadlines: dict[socket.socket, float] = {}   # waiting for their headers
+        self._deadline_lock = threading.Lock()
+        super().__init__(address, handler)
+        self._reaper = threading.Thread(target=self._reap, name="web-reaper", daemon=True)
+        self._reaper.start()
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self.refused += 1
+            try:  # best effort, never waiting: this is the accepting thread
+                request.setblocking(False)
+                request.send(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                             b"Retry-After: 5\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        with self._deadline_lock:
+            self._deadlines[request] = time.monotonic() + HEADER_TIMEOUT
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._headers_done(request)
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._headers_done(request)
+            self.slots.release()
+
+    def _headers_done(self, request) -> None:
+        with self._deadline_lock:
+            self._deadlines.pop(request, None)
+
+    def _reap(self) -> None:
+        """Cut off connections whose headers did not all arrive in time."""
+        while True:
+            time.sleep(0.5)
+            now = time.monotonic()
+            with self._deadline_lock:
+                late = [r for r, deadline in self._deadlines.items() if deadline < now]
+                for request in late:
+                    del self._deadlines[request]
+            for request in late:
+                log.debug("web: headers too slow from %s; closing", _peer(request))
+                _cut(request)
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("web: %s went away (%s)", client_address[0], type(exc).__name__)
+        else:
+            log.warning("web: a request from %s failed: %s: %s", client_address[0],
+                        type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+
+
+def _peer(request) -> str:
+    try:
+        return request.getpeername()[0]
+    except OSError:
+        return "?"
+
+
+def _cut(request) -> None:
+    try:
+        request.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Viewer:
+    """One live view: its socket, and since when its current write has been waiting."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.writing_since: float | None = None
+
+
 class StatusServer:
     def __init__(self, config, pipeline):
         self.config = config
@@ -128,11 +240,10 @@ class StatusServer:
         self.registry = CollectorRegistry()
         self.registry.register(_Metrics(pipeline))
         self.sink = WebSink(config.events, self.registry, self.snapshot_dir is not None)
-        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
-        self._jpeg_lock = threading.Lock()
-        self._jpeg = (-1, b"")
-        self.httpd = ThreadingHTTPServer((config.bind, config.port), _handler(self))
-        self.httpd.daemon_threads = True
+        self.viewers: list[_Viewer] = []
+        self._viewers_lock = threading.Lock()
+        self.evicted = 0                                   # stalled viewers cut off
+        self.httpd = BoundedServer((config.bind, config.port), _handler(self))
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="web",
                                         daemon=True)
@@ -142,16 +253,11 @@ class StatusServer:
 
     def jpeg(self) -> tuple[int, bytes]:
         """The latest frame, annotated and encoded once for however many viewers."""
-        sink = self.sink
-        with self._jpeg_lock:
-            if self._jpeg[0] != sink.sequence and sink.latest is not None:
-                result, sequence = sink.latest, sink.sequence
-                ok, data = cv2.imencode(".jpg", cv2.cvtColor(draw(result.image, result.tracks),
-                                                             cv2.COLOR_RGB2BGR),
-                                        [cv2.IMWRITE_JPEG_QUALITY, 80])
-                if ok:
-                    self._jpeg = (sequence, data.tobytes())
-            return self._jpeg
+        with self.sink.changed:
+            result, sequence = self.sink.latest, self.sink.sequence
+        if result is None:
+            return -1, b""
+        return sequence, result.annotated_jpeg()
 
     def status(self) -> dict:
         p = self.pipeline
@@ -175,10 +281,38 @@ class StatusServer:
 
     def snapshot_path(self, name: str) -> Path | None:
         """The snapshot file called ``name``, only if that is a snapshot's name in the folder."""
-        if self.snapshot_dir is None or not SNAPSHOT_NAME.fullmatch(name):
+        if self.snapshot_dir is None or len(name) > 64 or not SNAPSHOT_NAME.fullmatch(name):
             return None
-        path = (self.snapshot_dir / name).resolve()
-        return path if path.parent == self.snapshot_dir and path.is_file() else None
+        try:
+            path = (self.snapshot_dir / name).resolve()
+            return path if path.parent == self.snapshot_dir and path.is_file() else None
+        except OSError:   # a name the filesystem refuses is no snapshot of ours
+            return None
+
+    def add_viewer(self, sock) -> _Viewer | None:
+        """A live-view slot for ``sock``: a free one, else the one of the viewer stalled
+        longest (which is cut off), else None."""
+        with self._viewers_lock:
+            if len(self.viewers) >= MAX_STREAMS:
+                now = time.monotonic()
+                stalled = [v for v in self.viewers if v.writing_since is not None
+                           and now - v.writing_since >= STALLED_AFTER]
+                if not stalled:
+                    return None
+                victim = min(stalled, key=lambda v: v.writing_since)
+                self.viewers.remove(victim)
+                self.evicted += 1
+                log.debug("web: viewer %s stalled for %.1fs; its slot goes to a new viewer",
+                          _peer(victim.sock), now - victim.writing_since)
+                _cut(victim.sock)
+            viewer = _Viewer(sock)
+            self.viewers.append(viewer)
+            return viewer
+
+    def remove_viewer(self, viewer: _Viewer) -> None:
+        with self._viewers_lock:
+            if viewer in self.viewers:
+                self.viewers.remove(viewer)
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -192,6 +326,11 @@ def _handler(server: StatusServer):
 
         def log_message(self, fmt, *args):  # the journal needs no line per request
             log.debug("web: %s " + fmt, self.address_string(), *args)
+
+        def parse_request(self) -> bool:
+            ok = super().parse_request()
+            self.server._headers_done(self.connection)   # all in: the deadline is off
+            return ok
 
         def do_GET(self):
             url = urlsplit(self.path)
@@ -240,10 +379,12 @@ def _handler(server: StatusServer):
             self.wfile.write(body)
 
         def _stream(self):
-            if not server.streams.acquire(blocking=False):
+            viewer = server.add_viewer(self.connection)
+            if viewer is None:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"too many viewers\n", "text/plain")
                 return
             try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
@@ -257,16 +398,18 @@ def _handler(server: StatusServer):
                                                      timeout=CLIENT_TIMEOUT)
                     sequence, jpeg = server.jpeg()
                     if sequence != sent and jpeg:
+                        viewer.writing_since = time.monotonic()
                         self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                          f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
                                          + jpeg + b"\r\n")
                         self.wfile.flush()
+                        viewer.writing_since = None
                         sent = sequence
                     time.sleep(max(0.0, started + interval - time.monotonic()))
             except (OSError, ValueError):
-                pass  # the viewer left (or stopped reading and timed out)
+                log.debug("web: a viewer left (or stopped reading and was cut off)")
             finally:
-                server.streams.release()
+                server.remove_viewer(viewer)
 
     return Handler
 
