@@ -32,7 +32,7 @@ from edge.card import ModelError
 from edge.classifier import Classifier
 from edge.config import Config, ConfigError
 from edge.crop import crop_face
-from edge.detectors import DetectorParamError, make_detector
+from edge.detectors import DetectorParamError, FrameRefused, make_detector
 from edge.notify import Notifier
 from edge.quality import measure
 from edge.sinks import FrameResult, SafeSink, make_sinks
@@ -47,6 +47,8 @@ STAGES = ("detect", "crop", "classify", "track", "sinks")
 # the unit's TimeoutStopSec=15s, after which systemd would SIGKILL with the LEDs left on.
 STOP_GRACE = 10.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# A source that keeps giving unusable frames costs a journal line a minute, with the count.
+REFUSED_LOG_EVERY = 60.0
 
 
 class StartupError(Exception):
@@ -101,6 +103,8 @@ class Pipeline:
         self.frames = 0
         self.fps = 0.0
         self.reconnects = 0                     # times a lost source was opened again
+        self.refused = 0                        # frames of a degenerate shape, skipped
+        self._refused_said = float("-inf")
         self.timings: dict[str, float] = {}     # seconds per stage, last frame
         self.web = None
         if config.web.enabled:
@@ -118,11 +122,16 @@ class Pipeline:
         self._watchdog_interval = _watchdog_interval() if config.service.watchdog else None
 
     # --- one frame -------------------------------------------------------------------
-    def process(self, frame: Frame) -> FrameResult:
-        """Run one frame through detection, classification, tracking and the sinks."""
+    def process(self, frame: Frame) -> FrameResult | None:
+        """Run one frame through detection, classification, tracking and the sinks; None
+        (counted in ``refused``) for a frame no detector should see (``frame_problem``)."""
         clock = time.perf_counter
         t0 = clock()
-        faces = self.detector.detect(frame.image)
+        try:
+            faces = self.detector.detect(frame.image)
+        except FrameRefused as exc:
+            self._refuse(frame, exc)
+            return None
         t1 = clock()
         margin = self.config.model.margin
         unjudged = self._judge(frame.image, faces)
@@ -144,6 +153,14 @@ class Pipeline:
             sink.handle(result)
         self.timings = {**timings, "sinks": clock() - t4, "faces": len(faces)}
         return result
+
+    def _refuse(self, frame: Frame, why: FrameRefused) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._refused_said >= REFUSED_LOG_EVERY:
+            log.warning("skipping frame %s: %s (%d refused so far)", frame.name or "", why,
+                        self.refused)
+            self._refused_said = now
 
     def _judge(self, image, faces) -> list[str | None]:
         """Why each face is not to be judged (the ``[judge]`` gate), or None."""

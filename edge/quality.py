@@ -15,9 +15,13 @@ numpy and OpenCV are imported where a face is measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from edge.params import param
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SHARPNESS_SIZE = 64
 
@@ -30,6 +34,7 @@ class Quality:
     sharpness: float         # Laplacian standard deviation of the face at 64x64, grey levels
     yaw: float | None        # nose offset along the eye line, in eye distances (None: no landmarks)
     outside: float           # share of the square crop past the frame's edge
+    score: float = 1.0       # the detector's confidence that this is a face
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class Gate:
     max_outside: float = param(0.0, min=0.0, max=1.0,
                                help="faces whose crop lies more than this share past the "
                                     "frame's edge are not judged")
+    min_score: float = param(0.0, min=0.0, max=1.0,
+                             help="faces the detector is less sure of than this are tracked "
+                                  "but not judged (above the detector's own score limit)")
 
     def reason(self, q: Quality) -> str | None:
         """Why a face of quality ``q`` is not judged, or None when it is."""
@@ -59,11 +67,13 @@ class Gate:
             return "turned"
         if self.min_sharpness and q.sharpness < self.min_sharpness:
             return "blurred"
+        if self.min_score and q.score < self.min_score:
+            return "unsure"
         return None
 
     @property
     def active(self) -> bool:
-        return bool(self.min_width or self.min_sharpness or self.max_yaw or self.max_outside)
+        return any(getattr(self, f.name) for f in fields(self))
 
 
 def yaw(landmarks) -> float:
@@ -95,4 +105,4 @@ def measure(frame: np.ndarray, face, margin: float) -> Quality:
     sharpness = float(cv2.Laplacian(small, cv2.CV_32F).std())
     landmarks = getattr(face, "landmarks", None)
     return Quality(int(w), sharpness, yaw(landmarks) if landmarks else None,
-                   outside_fraction(face.box, frame.shape, margin))
+                   outside_fraction(face.box, frame.shape, margin), float(face.score))

@@ -56,6 +56,29 @@ class Track:
     def masked(self) -> bool:
         return self.label == MASKED_LABEL
 
+    def view(self) -> TrackView:
+        """This track as it stands now, frozen: what a frame's result shows of it."""
+        return TrackView(self.id, self.box, self.label, self.confidence, self.p_violation,
+                         self.violating, self.unjudged)
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """A track as one frame saw it. Sinks on other threads (the web page, MQTT) read these
+    while the tracker moves on: they never change."""
+
+    id: int
+    box: tuple[int, int, int, int]
+    label: str
+    confidence: float
+    p_violation: float
+    violating: bool
+    unjudged: str | None = None
+
+    @property
+    def masked(self) -> bool:
+        return self.label == MASKED_LABEL
+
 
 @dataclass(frozen=True)
 class Event:
@@ -131,9 +154,9 @@ class Tracker:
         self.tracks = kept
         return events
 
-    def visible(self, t: float) -> list[Track]:
-        """The tracks seen in the frame at time ``t``."""
-        return [tr for tr in self.tracks if tr.last_seen == t]
+    def visible(self, t: float) -> tuple[TrackView, ...]:
+        """The tracks seen in the frame at time ``t``, frozen as they are now."""
+        return tuple(tr.view() for tr in self.tracks if tr.last_seen == t)
 
     def _observe(self, track: Track, t: float, box, p: np.ndarray) -> None:
         top = int(np.argmax(p))

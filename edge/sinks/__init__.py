@@ -15,6 +15,7 @@ another program grabbed — never stops the loop, and loses no event without cou
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,26 +24,72 @@ from typing import Callable
 
 import numpy as np
 
-from edge.tracker import Event, Track
+from edge.tracker import Event, TrackView
 
 # Not "log": that name is the edge.sinks.log submodule once it is imported.
 logger = logging.getLogger(__name__)
 
 
+JPEG_QUALITY = 85   # the annotated frame, as snapshots, MQTT and the live view get it
+
+
 @dataclass(frozen=True)
 class FrameResult:
-    """What one frame produced. While the source is down: no image, no tracks, no events."""
+    """What one frame produced, and nothing that changes after: sinks on other threads
+    (the web page, MQTT's publisher) read it while the loop goes on. Its image is made
+    read-only, its tracks are frozen views, and its annotated picture is drawn and encoded
+    at most once, by whichever sink asks first (:meth:`annotated_jpeg`).
+
+    While the source is down: no image, no tracks, no events."""
 
     t: float                              # the tracker's clock (seconds, monotonic)
     wall: float                           # wall-clock time.time(), for humans
     image: np.ndarray | None              # the RGB frame
-    tracks: list[Track] = field(default_factory=list)   # faces seen in this frame
-    events: list[Event] = field(default_factory=list)
+    tracks: tuple[TrackView, ...] = ()    # faces seen in this frame
+    events: tuple[Event, ...] = ()
     fps: float = 0.0
     name: str = ""                        # the frame's file name, for image folders
     # Seconds per stage of this frame (detect, crop, classify, track) and the sinks of the
     # frame before: what a status page or /metrics reports.
     timings: dict = field(default_factory=dict)
+    _drawn: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
+                                  compare=False)
+
+    def __post_init__(self):
+        if self.image is not None:
+            self.image.flags.writeable = False
+        object.__setattr__(self, "tracks", tuple(self.tracks))
+        object.__setattr__(self, "events", tuple(self.events))
+
+    def annotated(self) -> np.ndarray | None:
+        """The frame with its faces drawn on, BGR (for OpenCV's writers); drawn once."""
+        if self.image is None:
+            return None
+        with self._lock:
+            if "bgr" not in self._drawn:
+                import cv2
+
+                from edge.sinks.annotate import draw
+                bgr = cv2.cvtColor(draw(self.image, self.tracks), cv2.COLOR_RGB2BGR)
+                bgr.flags.writeable = False
+                self._drawn["bgr"] = bgr
+            return self._drawn["bgr"]
+
+    def annotated_jpeg(self) -> bytes | None:
+        """:meth:`annotated` as JPEG bytes; encoded once, for every sink that wants it."""
+        bgr = self.annotated()
+        if bgr is None:
+            return None
+        with self._lock:
+            if "jpeg" not in self._drawn:
+                import cv2
+
+                ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                if not ok:
+                    raise OSError("JPEG encoding failed")
+                self._drawn["jpeg"] = data.tobytes()
+            return self._drawn["jpeg"]
 
 
 class SafeSink:

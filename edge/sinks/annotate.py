@@ -48,7 +48,7 @@ class AnnotateSink:
     def handle(self, result) -> bool:
         if result.image is None:
             return False
-        bgr = cv2.cvtColor(draw(result.image, result.tracks), cv2.COLOR_RGB2BGR)
+        bgr = result.annotated()
         self._count += 1
         if self.is_video:
             if self._writer is None:
@@ -61,8 +61,7 @@ class AnnotateSink:
             return True
         name = Path(result.name).stem if result.name else f"frame-{self._count:06d}"
         path = self.out / f"{name}.jpg"
-        if not cv2.imwrite(str(path), bgr):
-            raise OSError(f"could not write {path}")
+        path.write_bytes(result.annotated_jpeg())
         return True
 
     def close(self) -> None:

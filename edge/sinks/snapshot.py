@@ -20,10 +20,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import cv2
-
-from edge.sinks.annotate import draw
-
 log = logging.getLogger(__name__)
 
 PATTERN = "violation-*.jpg"
@@ -57,12 +53,9 @@ class SnapshotSink:
         violations = [e for e in result.events if e.kind == "violation"]
         if result.image is None or not violations:
             return False
-        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(draw(result.image, result.tracks),
-                                                     cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise OSError("JPEG encoding failed")
+        jpeg = result.annotated_jpeg()
         for event in violations:
-            self._write(self.folder / snapshot_name(result.wall, event.track_id), jpeg.tobytes())
+            self._write(self.folder / snapshot_name(result.wall, event.track_id), jpeg)
         self.prune(now=result.wall)
         return True
 
