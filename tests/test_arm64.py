@@ -62,3 +62,48 @@ def test_the_current_code_on_emulated_arm64_bookworm_matches_x86(tmp_path):
         shutil.rmtree(dest, ignore_errors=True)
     assert compare.returncode == 0, compare.stdout
     assert "0 differences" in compare.stdout
+
+
+def _fake_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    for target in ("proc", "sys", "dev/pts", "etc", "other"):
+        (root / target).mkdir(parents=True)
+    (root / "proc" / "cpuinfo").touch()
+    return root
+
+
+def test_a_rerun_releases_the_mounts_an_interrupted_run_left(tmp_path):
+    """make arm64-check killed inside its mounts (timeout's SIGTERM), then run again: the
+    real `mounted` of a killed process leaves nothing, and stale ones are released."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount")
+    root = _fake_root(tmp_path)
+    script = ("import sys, time\nfrom pathlib import Path\nfrom tests.arm64 import check\n"
+              "import signal\nsignal.signal(signal.SIGTERM, check._stop_on_signal)\n"
+              f"with check.mounted(Path({str(root)!r})):\n"
+              "    print('mounted', flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=check.ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "mounted"
+        assert len(check.mounts_under(root)) == 5
+        proc.terminate()                                   # what `timeout` does
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+    assert check.mounts_under(root) == []
+    # A harder stop (SIGKILL: nothing unwinds) leaves them, and mounting sysfs again then
+    # fails ("sys already mounted"); the next run releases them first, however often
+    # they were stacked.
+    for kind, source, target in (check.OWN_MOUNTS[0], check.OWN_MOUNTS[0], check.OWN_MOUNTS[1]):
+        subprocess.run(["mount", "-t", kind, source, str(root / target)], check=True)
+    assert len(check.mounts_under(root)) == 3
+    assert len(check.release_own_mounts(root)) == 3 and check.mounts_under(root) == []
+    # Someone else's mount in the root: refused, and left alone.
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root / "other")], check=True)
+    try:
+        with pytest.raises(SystemExit, match="did not make"):
+            check.release_own_mounts(root)
+        assert check.mounts_under(root) == [str((root / "other").resolve())]
+    finally:
+        subprocess.run(["umount", str(root / "other")], check=False)

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -97,15 +98,43 @@ def mounts_under(root: Path) -> list[str]:
             if line.split()[1] == prefix or line.split()[1].startswith(prefix + "/")]
 
 
+# What `mounted` puts in a root, in order: the only mounts this check ever unmounts.
+OWN_MOUNTS = (("proc", "proc", "proc"), ("sysfs", "sys", "sys"), ("bind", "/dev", "dev"),
+              ("bind", "/dev/pts", "dev/pts"),
+              ("bind", str(Path(__file__).with_name("cpuinfo-pi4")), "proc/cpuinfo"))
+
+
+def release_own_mounts(root: Path) -> list[str]:
+    """Unmount what an interrupted run (Ctrl-C, a timeout, a kill) left mounted in ``root``:
+    only this check's own mount points, innermost first, however often stacked. Anything
+    else mounted there is not ours: refuse to go on rather than touch it."""
+    root = root.resolve()
+    own = {str(root / target) for _, _, target in OWN_MOUNTS}
+    released = []
+    while True:
+        left = mounts_under(root)
+        foreign = [m for m in left if m not in own]
+        if foreign:
+            raise SystemExit(f"arm64-check: {root} has mounts this check did not make: "
+                             f"{foreign}; unmount them first")
+        if not left:
+            return released
+        innermost = max(left, key=lambda m: m.count("/"))
+        if subprocess.run(["umount", "-l", innermost], check=False).returncode != 0:
+            raise SystemExit(f"arm64-check: cannot unmount {innermost}")
+        released.append(innermost)
+
+
 @contextmanager
 def mounted(root: Path):
-    """/proc (with a Pi 4's cpuinfo over it), /sys, /dev and /dev/pts in the root; always undone."""
+    """/proc (with a Pi 4's cpuinfo over it), /sys, /dev and /dev/pts in the root; always
+    undone, and first undone if an interrupted run left them."""
+    stale = release_own_mounts(root)
+    if stale:
+        say(f"released {len(stale)} mounts an interrupted run left in {root}")
     done = []
     try:
-        for kind, source, target in (("proc", "proc", "proc"), ("sysfs", "sys", "sys"),
-                                     ("bind", "/dev", "dev"), ("bind", "/dev/pts", "dev/pts"),
-                                     ("bind", str(Path(__file__).with_name("cpuinfo-pi4")),
-                                      "proc/cpuinfo")):
+        for kind, source, target in OWN_MOUNTS:
             path = root / target
             args = ["mount", "--bind", source, str(path)] if kind == "bind" else \
                 ["mount", "-t", kind, source, str(path)]
@@ -122,6 +151,7 @@ def mounted(root: Path):
 
 
 def remove_root(root: Path) -> None:
+    release_own_mounts(root)
     left = mounts_under(root)
     if left:
         raise SystemExit(f"arm64-check: {root} still has {left} mounted: not deleting it")
@@ -274,7 +304,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _stop_on_signal(signum, _frame):
+    # SIGTERM (timeout, systemd) and SIGHUP unwind like Ctrl-C, so the mounts are undone.
+    raise SystemExit(f"arm64-check: stopped by {signal.Signals(signum).name}")
+
+
 def main() -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on_signal)
     if os.geteuid() != 0:
         print("arm64-check needs root (debootstrap, chroot, mount, binfmt_misc): "
               "sudo make arm64-check", file=sys.stderr)
