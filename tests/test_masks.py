@@ -3,8 +3,6 @@ training step that writes them with their groups; and the zoo that measures on t
 
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 import pytest

@@ -54,8 +54,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "masks put on them (by the manifests' photo column): a JSON list of "
                         "names, or a split file whose 'eval' part is held out "
                         "(splits/prajna.json); repeat to add more")
+    p.add_argument("--oversample", action="append", default=[], metavar="NAME=K",
+                   help="show the training faces of the --data folder named NAME K times an "
+                        "epoch (the few real camera faces among many pictures); repeat")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute on a GPU")
     args = p.parse_args(argv)
+    try:
+        args.oversample = {name: int(k) for name, k in (o.split("=") for o in args.oversample)}
+    except ValueError:
+        p.error("--oversample: give NAME=K, e.g. scenes=3")
+    unknown = set(args.oversample) - {d.name for d in args.data}
+    if unknown or any(k < 1 for k in args.oversample.values()):
+        p.error(f"--oversample: {', '.join(sorted(unknown)) or 'K'}: NAME must be a --data "
+                "folder's name and K at least 1")
     try:
         args.augment = augment_names(args.augment)
     except ValueError as exc:
@@ -77,6 +88,19 @@ def excluded_photos(files: list[Path]) -> set[str]:
         doc = json.loads(path.read_text())
         names |= set(doc["eval"] if isinstance(doc, dict) else doc)
     return names
+
+
+def oversampled(indices, paths, data_dirs: list[Path], times: dict[str, int]):
+    """``indices`` with those of files under a data folder named in ``times`` repeated."""
+    import numpy as np
+
+    roots = [(d.resolve(), times.get(d.name, 1)) for d in data_dirs]
+    out = []
+    for i in indices:
+        path = Path(paths[i]).resolve()
+        k = next((k for root, k in roots if path.is_relative_to(root)), 1)
+        out += [i] * k
+    return np.array(out, dtype=np.int64)
 
 
 def versions() -> dict:
@@ -194,14 +218,20 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
 
-    train_ds, val_ds = make_pipelines(dataset.images, dataset.labels, train_idx, val_idx,
+    if args.oversample:
+        shown = oversampled(train_idx, dataset.paths, args.data, args.oversample)
+        log.info("oversampling %s: %d training faces shown %d times an epoch",
+                 args.oversample, len(train_idx), len(shown))
+    else:
+        shown = train_idx
+    train_ds, val_ds = make_pipelines(dataset.images, dataset.labels, shown, val_idx,
                                       args.batch_size * strategy.num_replicas_in_sync, args.seed,
                                       args.augment)
-    weights = class_weights(dataset.labels[train_idx], len(dataset.classes))
+    weights = class_weights(dataset.labels[shown], len(dataset.classes))
     model_path = args.out / "model.keras"
     # One checkpoint across both phases: it keeps the best validation loss of the run.
     checkpoint = keras.callbacks.ModelCheckpoint(model_path, monitor="val_loss", save_best_only=True)
-    steps = int(np.ceil(len(train_idx) / args.batch_size))
+    steps = int(np.ceil(len(shown) / args.batch_size))
     histories, timings = {}, {}
     phases = [("head", args.epochs_head), ("finetune", args.epochs_finetune)]
     for phase, epochs in phases:

@@ -26,6 +26,10 @@ face, the light, the lens and the motion, the JPEG encoder.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 NAMES = ("seed", "flip", "jitter", "colour", "blur", "jpeg", "occlusion", "edge")
 CAMERA = ("flip", "jitter", "colour", "blur", "jpeg", "occlusion", "edge")

@@ -47,8 +47,12 @@ from pathlib import Path
 import numpy as np
 from keras import layers
 
-from train.efficientnet_lite import (CONVERT_COMMAND, default_weights_path,
-                                     efficientnet_lite0, torch_module_name)
+from train.efficientnet_lite import (
+    CONVERT_COMMAND,
+    default_weights_path,
+    efficientnet_lite0,
+    torch_module_name,
+)
 
 INSTALL_HINT = "pip install -e '.[train]'"
 # The first pickle of a legacy PyTorch file, and the format version after it.

@@ -62,7 +62,8 @@ FIGURES = ("detection_recall", "detection_precision", "classification_accuracy",
            "without_mask_recall", "without_mask_precision")
 # Quality limits tried one at a time on the records.
 GATES = {"min_width": (36, 40, 48), "min_sharpness": (4.0, 6.0, 8.0, 10.0),
-         "max_yaw": (0.4, 0.6, 0.8, 1.0), "max_outside": (0.1, 0.25, 0.4)}
+         "max_yaw": (0.4, 0.6, 0.8, 1.0), "max_outside": (0.1, 0.25, 0.4),
+         "min_score": (0.75, 0.8, 0.85, 0.9)}
 KN = ((1, 1), (2, 3), (3, 3), (2, 5), (3, 5), (4, 5), (3, 7), (4, 7), (5, 7))
 
 
