@@ -26,7 +26,8 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import ConfigError, is_loopback, read_tables  # noqa: E402  (after the path)
+from edge.checks import is_loopback  # noqa: E402  (after the path)
+from edge.config import ConfigError, read_tables  # noqa: E402
 
 PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
            "fc00::/7", "fe80::/10")

@@ -1,10 +1,11 @@
-"""``python -m edge``: the edge runtime's commands.
+"""python -m edge: the edge runtime's commands.
 
-    run           the service loop (what systemd starts on the Pi)
-    check-config  validate a config file: exit 0, or 2 with every problem named
-    eval          accuracy on face crops (--faces) or the whole pipeline on photos (--scenes)
-    bench         per-stage latency, frames/s, memory and CPU, against a seed-style loop
-    demo          the pipeline on sample frames of the astronaut, with no camera (workstation)
+  run           the service loop (what systemd starts on the Pi)
+  check-config  validate a config file: exit 0, or 2 with every problem named
+  config        print every setting with its default (the shipped maskwatch.toml)
+  eval          accuracy on face crops (--faces) or of the whole pipeline on photos (--scenes)
+  bench         per-stage latency, frames/s, memory and CPU
+  demo          the pipeline on sample frames of the astronaut, with no camera (workstation)
 
 A configuration, model or source problem that needs a person exits with status 2 and says
 what to fix (in the journal, under systemd).
@@ -19,33 +20,43 @@ from pathlib import Path
 
 from edge.card import ModelError
 from edge.config import ConfigError, load_config, with_overrides
-from edge.detectors import DETECTORS
-from edge.measure import MeasureError
-from edge.measure.voc import PARTS, parse_frame_size
 from edge.pipeline import StartupError
 from edge.sources import SourceError
 
 log = logging.getLogger("edge")
+PARTS = ("train", "eval")   # the parts of a photo split (edge.measure reads them)
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, descriptions as written."""
 
 
 def _add_config_args(parser: argparse.ArgumentParser, source: bool = True) -> None:
-    parser.add_argument("--config", type=Path, help="TOML config laid over edge/maskwatch.toml")
+    parser.add_argument("--config", type=Path, help="TOML config laid over the defaults "
+                                                     "(python -m edge config)")
     if source:
         parser.add_argument("--source", help="picamera2, a camera index, a folder of images, "
-                                             "or a video file / stream URL")
+                                             "or a video file / stream URL (default: the "
+                                             "config's)")
     parser.add_argument("--model", help="model folder with card.json (default: models/default)")
 
 
 def _add_detector_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--detector", choices=DETECTORS,
+    from edge.plugins import plugins
+
+    parser.add_argument("--detector", choices=list(plugins("detector")),
                         help="face detector, instead of the config's detector.name (its "
                              "[detector.NAME] table still applies)")
 
 
-def _config(args) -> object:
+def _config(args):
     config = load_config(args.config)
-    return with_overrides(config, source=getattr(args, "source", None), model=args.model,
-                          detector=getattr(args, "detector", None))
+    config = with_overrides(config, source=getattr(args, "source", None), model=args.model,
+                            detector=getattr(args, "detector", None))
+    if getattr(args, "loop", False):
+        import dataclasses
+        config = dataclasses.replace(config, source=dataclasses.replace(config.source, loop=True))
+    return config
 
 
 def cmd_run(args) -> int:
@@ -54,8 +65,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_check_config(args) -> int:
-    """The file's keys, then what they point at: the detector (its own range checks and
-    model file) and the model folder (its card, and the file the card names, by sha256)."""
+    """The file's keys, then what they point at: the detector (its own checks and model
+    file) and the model folder (its card, and the file the card names, by sha256)."""
     from edge.card import resolve_model
     from edge.pipeline import build_detector
     config = load_config(args.file)
@@ -74,14 +85,28 @@ def cmd_check_config(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    from edge.config import defaults_toml
+    sys.stdout.write(defaults_toml())
+    return 0
+
+
 def cmd_eval(args) -> int:
-    from edge.measure import evaluate
-    return evaluate.main(_config(args), args)
+    from edge.measure import MeasureError, evaluate
+    try:
+        return evaluate.main(_config(args), args)
+    except MeasureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_bench(args) -> int:
-    from edge.measure import bench
-    return bench.main(_config(args), args)
+    from edge.measure import MeasureError, bench
+    try:
+        return bench.main(_config(args), args)
+    except MeasureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_demo(args) -> int:
@@ -89,24 +114,38 @@ def cmd_demo(args) -> int:
     return run_demo(_config(args), args.out, frames_only=args.frames_only)
 
 
+def _frame_size(text: str):
+    from edge.measure.voc import parse_frame_size
+    return parse_frame_size(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m edge", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m edge", description=__doc__,
+                                     formatter_class=_Help)
     parser.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run the service loop")
+    p = sub.add_parser("run", help="run the service loop", formatter_class=_Help)
     _add_config_args(p)
     p.add_argument("--annotate", type=Path, metavar="OUT",
                    help="write annotated frames: a folder, or a .mp4/.avi/.mkv video")
+    p.add_argument("--loop", action="store_true",
+                   help="replay a folder or video file for ever (source.loop)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check-config", help="validate a config file (exit 0 ok, 2 not)")
+    p = sub.add_parser("check-config", help="validate a config file (exit 0 ok, 2 not)",
+                       formatter_class=_Help)
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("eval", help="measure accuracy on face crops or annotated photos")
+    p = sub.add_parser("config", help="print every setting with its default and help",
+                       formatter_class=_Help)
+    p.add_argument("--defaults", action="store_true", help="(what it prints; the shipped file)")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("eval", help="measure accuracy on face crops or annotated photos",
+                       formatter_class=_Help)
     _add_config_args(p, source=False)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--faces", type=Path, metavar="DIR",
@@ -117,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", type=Path, metavar="FILE",
                    help="scenes: a photo split (splits/scenes.json); score only its --part")
     p.add_argument("--part", choices=PARTS, default="eval",
-                   help="scenes: the part of --split to score (default: eval, the held-out photos)")
-    p.add_argument("--frame", type=parse_frame_size, default="640x480", metavar="WxH",
+                   help="scenes: the part of --split to score (eval: the held-out photos)")
+    p.add_argument("--frame", type=_frame_size, default="640x480", metavar="WxH",
                    help="scenes: show each photo in a frame of this size, at its own pixel "
-                        "size, as the camera would (default 640x480); native: as it is")
+                        "size, as the camera would; native: as it is")
     p.add_argument("--min-face", type=int, default=32,
                    help="scenes: also report faces at least this many pixels wide")
     p.add_argument("--zoo", type=Path, metavar="MASKS",
@@ -130,22 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zoo: the one-person picture set whose held-out part (--prajna-split) "
                         "also gets masks")
     p.add_argument("--prajna-split", type=Path, metavar="FILE", default=Path("splits/prajna.json"),
-                   help="zoo: which of --prajna's pictures are held out (default %(default)s)")
+                   help="zoo: which of --prajna's pictures are held out")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     p.add_argument("--limit", type=int, help="use only the first N images (a quick look)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="per-stage latency, frames/s, memory and CPU")
+    p = sub.add_parser("bench", help="per-stage latency, frames/s, memory and CPU",
+                       formatter_class=_Help)
     _add_config_args(p)
     _add_detector_arg(p)
     p.add_argument("--frames", type=int, default=100, help="frames to measure")
     p.add_argument("--warmup", type=int, default=10, help="frames to run first, unmeasured")
-    p.add_argument("--no-baseline", action="store_true",
-                   help="skip the seed-style TensorFlow loop")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="the pipeline on sample astronaut frames (workstation)")
+    p = sub.add_parser("demo", help="the pipeline on sample astronaut frames (workstation)",
+                       formatter_class=_Help)
     _add_config_args(p, source=False)
     p.add_argument("--out", type=Path, default=Path("build/demo"), help="output folder")
     p.add_argument("--frames-only", action="store_true",
@@ -160,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, ModelError, StartupError, SourceError, MeasureError) as exc:
+    except (ConfigError, ModelError, StartupError, SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -76,15 +76,33 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
 
 
+def address(host: str):
+    """``host`` as an IP address, or None if it is not one."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def is_loopback(bind: str) -> bool:
+    """Whether a bind address (an IP address or ``localhost``) is reachable from this
+    machine only."""
+    return bind == "localhost" or bool(address(bind) and address(bind).is_loopback)
+
+
+def bind_problem(bind: str) -> str | None:
+    if bind != "localhost" and address(bind) is None:
+        return (f"must be an IP address (0.0.0.0 or ::: every interface) or localhost, "
+                f"got {bind!r}")
+    return None
+
+
 def host_problem(host: str) -> str | None:
     """A broker address that is neither an IP address nor a valid (IDNA) host name."""
     if not host:
         return "must not be empty"
-    try:
-        ipaddress.ip_address(host)
+    if address(host) is not None:
         return None
-    except ValueError:
-        pass
     try:
         ascii_name = host.encode("idna").decode("ascii")
     except UnicodeError as exc:

@@ -7,14 +7,29 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge.card import ModelError, ModelFile, resolve_model
-from edge.crop import resize_face
+from edge.card import FORMAT_PREFERENCE, ModelError, ModelFile, resolve_model
+from edge.crop import DEFAULT_MARGIN, resize_face
+from edge.params import Params, param
 
 log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class ModelParams(Params):
+    """which classifier runs, and how faces are cut for it"""
+
+    path: str = param("", path="file",
+                      help="a model folder with card.json; empty = models/default of the install")
+    format: str = param("", choices=("", *FORMAT_PREFERENCE),
+                        help=" | ".join(FORMAT_PREFERENCE) + "; empty = fastest the card accepts")
+    threads: int = param(2, min=1, max=64, help="interpreter threads")
+    margin: float = param(DEFAULT_MARGIN, min=0.0, max=1.0,
+                          help="crop margin around a face box, as a fraction of its size")
+
 
 # Tried in order; the Pi has only the first.
 RUNTIMES = (

@@ -18,8 +18,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from dataclasses import dataclass
+
+from edge.params import Params, param
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceParams(Params):
+    """what systemd hears"""
+
+    watchdog: bool = param(True, help="send WATCHDOG=1 to systemd while frames flow (when "
+                                      "NOTIFY_SOCKET is set)")
+    status_seconds: float = param(5.0, gt=0.0, max=3600.0,
+                                  help="how often STATUS= with the frame rate is sent")
 
 
 class Notifier:

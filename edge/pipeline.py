@@ -30,13 +30,16 @@ import numpy as np
 
 from edge.card import ModelError
 from edge.classifier import Classifier
-from edge.config import Config, ConfigError
+from edge.config import ConfigError
 from edge.crop import crop_face
-from edge.detectors import DetectorParamError, FrameRefused, make_detector
+from edge.detectors import FrameRefused
 from edge.notify import Notifier
+from edge.params import ParamError
+from edge.plugins import plugin
 from edge.quality import measure
-from edge.sinks import FrameResult, SafeSink, make_sinks
+from edge.sinks import FrameResult, SafeSink, SinkContext, make_sinks
 from edge.sources import Frame, SourceError, SourceUnusable, make_source
+from edge.stats import Stats
 from edge.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -55,26 +58,22 @@ class StartupError(Exception):
     """The runtime can't start as configured; the message says what to fix (exit code 2)."""
 
 
-def build_detector(config: Config):
+def build_detector(config):
     """The configured detector; a value it rejects is reported under its config key."""
     name = config.detector.name
     try:
-        return make_detector(name, **config.detector.params)
-    except DetectorParamError as exc:
-        raise ConfigError(f"detector.{name}.{exc.param}: {exc}") from exc
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"detector.{name}: {exc}") from exc
+        return plugin("detector", name).make(config.detector.params)
+    except ParamError as exc:
+        raise ConfigError(f"detector.{name}.{exc.key}: {exc.message}") from exc
 
 
-def build_classifier(config: Config) -> Classifier:
+def build_classifier(config) -> Classifier:
     return Classifier(config.model_path, config.model.format or None, config.model.threads)
 
 
-def build_tracker(config: Config, labels: tuple[str, ...]) -> Tracker:
-    t = config.tracker
+def build_tracker(config, labels: tuple[str, ...]) -> Tracker:
     try:
-        return Tracker(labels, iou=t.iou, k=t.k, n=t.n, threshold=t.threshold,
-                       cooldown=t.cooldown, max_age=t.max_age)
+        return Tracker(labels, config.tracker)
     except ValueError as exc:  # the model lacks a without_mask class
         raise ModelError(f"{config.model_path}: {exc}; this runtime needs a mask model") from exc
 
@@ -85,7 +84,7 @@ class Pipeline:
     The parts can be passed in (tests, bench); otherwise they are built from ``config``.
     """
 
-    def __init__(self, config: Config, *, annotate: Path | None = None, source=None,
+    def __init__(self, config, *, annotate: Path | None = None, source=None,
                  detector=None, classifier=None, sinks: list[SafeSink] | None = None,
                  notifier: Notifier | None = None, log_stream=None):
         self.config = config
@@ -95,22 +94,22 @@ class Pipeline:
             self.tracker = build_tracker(config, self.classifier.labels)
         except (ModelError, ConfigError) as exc:
             raise StartupError(str(exc)) from exc
+        self.stats = Stats(str(self.classifier.model.path), self.classifier.model.format,
+                           config.detector.name, dataclasses.asdict(config.detector.params))
+        context = SinkContext(log_stream, config.service.status_seconds, self.stats)
         self.sinks = sinks if sinks is not None else make_sinks(
-            config.sinks, annotate=annotate, log_stream=log_stream)
+            config.sinks, annotate=annotate, context=context)
         self.source = source or make_source(config.source)
         self.notifier = notifier or Notifier()
         self._nothing = np.zeros(len(self.classifier.labels), np.float32)  # an unjudged face's row
-        self.frames = 0
-        self.fps = 0.0
-        self.reconnects = 0                     # times a lost source was opened again
-        self.refused = 0                        # frames of a degenerate shape, skipped
         self._refused_said = float("-inf")
-        self.timings: dict[str, float] = {}     # seconds per stage, last frame
         self.web = None
         if config.web.enabled:
             from edge.web import StatusServer
+            snapshots = config.sinks.snapshot
             try:
-                self.web = StatusServer(config.web, self)
+                self.web = StatusServer(config.web, self.stats,
+                                        snapshots.dir if snapshots.enabled else None)
             except (OSError, ValueError) as exc:
                 raise StartupError(f"web: cannot serve on {config.web.bind}:{config.web.port} "
                                    f"({exc})") from exc
@@ -145,21 +144,22 @@ class Pipeline:
         self._count_frame()
         t4 = clock()
         # This frame's stages; the sinks' time is the frame before's (this one's isn't known yet).
+        stats = self.stats
         timings = dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3,
-                                    self.timings.get("sinks", 0.0))))
+                                    stats.timings.get("sinks", 0.0))))
         result = FrameResult(frame.t, time.time(), frame.image, self.tracker.visible(frame.t),
-                             events, self.fps, frame.name, timings)
+                             events, stats.fps, frame.name, timings)
         for sink in self.sinks:
             sink.handle(result)
-        self.timings = {**timings, "sinks": clock() - t4, "faces": len(faces)}
+        stats.timings = {**timings, "sinks": clock() - t4, "faces": len(faces)}
         return result
 
     def _refuse(self, frame: Frame, why: FrameRefused) -> None:
-        self.refused += 1
+        self.stats.refused += 1
         now = time.monotonic()
         if now - self._refused_said >= REFUSED_LOG_EVERY:
             log.warning("skipping frame %s: %s (%d refused so far)", frame.name or "", why,
-                        self.refused)
+                        self.stats.refused)
             self._refused_said = now
 
     def _judge(self, image, faces) -> list[str | None]:
@@ -176,9 +176,9 @@ class Pipeline:
             # A moving average of the frame interval over roughly the last ten frames (of the
             # interval, not the rate: averaging rates would overweight the fast frames).
             self._interval = dt if self._interval is None else 0.9 * self._interval + 0.1 * dt
-            self.fps = 1.0 / self._interval
+            self.stats.fps = 1.0 / self._interval
         self._last_frame_at = now
-        self.frames += 1
+        self.stats.frames += 1
 
     # --- the loop --------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, max_frames: int | None = None) -> int:
@@ -191,7 +191,7 @@ class Pipeline:
         live = getattr(self.source, "live", True)
         backoff, down_since, is_open = cfg.reconnect_min, None, False
         try:
-            while not stop.is_set() and (max_frames is None or self.frames < max_frames):
+            while not stop.is_set() and (max_frames is None or self.stats.frames < max_frames):
                 started = time.monotonic()
                 try:
                     if not is_open:
@@ -215,28 +215,29 @@ class Pipeline:
                     backoff = min(backoff * 2, cfg.reconnect_max)
                     continue
                 if frame is None:
-                    log.info("source ended after %d frames", self.frames)
+                    log.info("source ended after %d frames", self.stats.frames)
                     break
                 if down_since is not None:
                     log.info("source back after %.1fs", time.monotonic() - down_since)
                     down_since, backoff = None, cfg.reconnect_min
-                    self.reconnects += 1
+                    self.stats.reconnects += 1
                 self.process(frame)
                 self._after_frame()
                 if cfg.fps > 0:
                     stop.wait(max(0.0, started + 1.0 / cfg.fps - time.monotonic()))
         finally:
             self.close()
-        return self.frames
+        return self.stats.frames
 
     def _after_frame(self) -> None:
         now = time.monotonic()
-        if self.frames == 1:
+        if self.stats.frames == 1:
             self.notifier.ready(f"first frame processed ({self.classifier.runtime})")
             log.info("running: first frame processed")
         self._ping(now)
         if now - self._last_status >= self.config.service.status_seconds:
-            self.notifier.status(f"{self.fps:.1f} frames/s, {len(self.tracker.tracks)} tracked")
+            self.notifier.status(f"{self.stats.fps:.1f} frames/s, "
+                                 f"{len(self.tracker.tracks)} tracked")
             self._last_status = now
 
     def _ping(self, now: float) -> None:
@@ -287,7 +288,7 @@ def _watchdog_interval() -> float | None:
         return None
 
 
-def run_service(config: Config, annotate: Path | None = None) -> int:
+def run_service(config, annotate: Path | None = None) -> int:
     """``python -m edge run``: build the pipeline, stop cleanly on SIGTERM, SIGINT or SIGHUP
     (a closed terminal or ``kill -HUP``: to re-read the config, restart the service); the
     exit code."""
@@ -324,6 +325,12 @@ def run_service(config: Config, annotate: Path | None = None) -> int:
     return 0
 
 
-def with_source(config: Config, **changes) -> Config:
-    """``config`` with some source keys changed (used by demo and bench)."""
-    return dataclasses.replace(config, source=dataclasses.replace(config.source, **changes))
+def with_source(config, kind: str | None = None, table: dict | None = None, **changes):
+    """``config`` with some ``[source]`` keys changed, and some of the ``kind`` source's own
+    table (demo, bench, tests)."""
+    source = config.source
+    if kind is not None:
+        changes["kind"] = kind
+        if table:
+            changes[kind] = dataclasses.replace(getattr(source, kind), **table)
+    return dataclasses.replace(config, source=dataclasses.replace(source, **changes))

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-from edge.params import param
+from edge.params import Params, param
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +38,7 @@ class Quality:
 
 
 @dataclass(frozen=True)
-class Gate:
+class Gate(Params):
     """Limits a face must meet to be judged (``[judge]`` in the config); 0 switches a limit
     off, and all zeros judge every face."""
 

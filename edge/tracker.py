@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.boxes import match
+from edge.params import Params, param
 
 VIOLATION_LABEL = "without_mask"
 MASKED_LABEL = "with_mask"
@@ -92,26 +93,47 @@ class Event:
     t: float
 
 
+@dataclass(frozen=True)
+class TrackerParams(Params):
+    """alarms about people, not frames: K of N frames, a threshold, a cooldown"""
+
+    iou: float = param(0.3, gt=0.0, max=1.0,
+                       help="a face continues a track when their boxes overlap this much")
+    k: int = param(3, min=1, max=1000, help="a violation needs K …")
+    n: int = param(5, min=1, max=1000,
+                   help="… of a person's last N frames to say without_mask …")
+    threshold: float = param(0.7, min=0.0, max=1.0, help="… with at least this probability")
+    cooldown: float = param(5.0, min=0.0, max=86400.0,
+                            help="seconds without that evidence before a violation clears")
+    max_age: float = param(1.0, min=0.0, max=3600.0,
+                           help="seconds a track without a violation survives unseen")
+
+    @classmethod
+    def problems(cls, values):
+        k, n = values.get("k"), values.get("n")
+        if k is not None and n is not None and k > n:
+            return [("k", f"must be at most tracker.n ({n}), got {k}")]
+        return []
+
+
 class Tracker:
     """IoU tracking with k-of-n debounce; see the module docstring for the rules.
 
-    >>> tr = Tracker(labels=("with_mask", "without_mask"), k=2, n=3)
+    >>> tr = Tracker(("with_mask", "without_mask"), TrackerParams(k=2, n=3))
     >>> tr.update(0.0, [(10, 10, 50, 50)], [[0.1, 0.9]])
     []
     >>> [e.kind for e in tr.update(0.1, [(12, 10, 50, 50)], [[0.2, 0.8]])]
     ['violation']
     """
 
-    def __init__(self, labels: tuple[str, ...], iou: float = 0.3, k: int = 3, n: int = 5,
-                 threshold: float = 0.7, cooldown: float = 5.0, max_age: float = 1.0):
+    def __init__(self, labels: tuple[str, ...], params: TrackerParams = TrackerParams()):
         if VIOLATION_LABEL not in labels:
             raise ValueError(f"the model's classes {labels} have no '{VIOLATION_LABEL}'")
-        if not 1 <= k <= n:
-            raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
         self.labels = tuple(labels)
         self.violation_index = self.labels.index(VIOLATION_LABEL)
-        self.iou, self.k, self.n = iou, k, n
-        self.threshold, self.cooldown, self.max_age = threshold, cooldown, max_age
+        self.iou, self.k, self.n = params.iou, params.k, params.n
+        self.threshold, self.cooldown = params.threshold, params.cooldown
+        self.max_age = params.max_age
         self.tracks: list[Track] = []
         self._next_id = 1
 

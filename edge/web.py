@@ -45,6 +45,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -59,9 +60,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from edge import checks
+from edge.params import Params, param
 from edge.sinks.log import event_json
 from edge.sinks.snapshot import NAME as SNAPSHOT_NAME
 from edge.sinks.snapshot import snapshot_name
+from edge.stats import Stats
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,35 @@ MAX_STREAMS = 32        # of them, live views
 STALLED_AFTER = 1.0     # a live view's write blocked this long: the viewer stopped reading
 STREAM_SNDBUF = 64 * 1024
 BOUNDARY = "maskwatch-frame"
+
+
+@dataclass(frozen=True)
+class WebParams(Params):
+    """a status page: live view, frames/s, events, /healthz, /metrics"""
+
+    enabled: bool = param(False, help="a status page: live view, frames/s, events, /healthz, "
+                                      "/metrics")
+    bind: str = param("127.0.0.1", help="an address that is not loopback needs token_file")
+    port: int = param(8080, min=1, max=65535)
+    token_file: str = param("", path="file",
+                            help="a file holding an access token (mode 0600): requests need it")
+    stream_fps: float = param(5.0, gt=0.0, max=30.0, help="the live view's frame-rate cap")
+    events: int = param(20, min=1, max=1000, help="events the page lists")
+
+    @classmethod
+    def problems(cls, values):
+        bind = values.get("bind")
+        if bind is not None and checks.bind_problem(bind):
+            return [("bind", checks.bind_problem(bind))]
+        if not values.get("enabled"):
+            return []
+        if bind is not None and not checks.is_loopback(bind) and not values.get("token_file"):
+            return [("token_file", f"web.bind {bind!r} is reachable from the network; it needs "
+                                   "a token file (mode 0600) so that only you can see the camera")]
+        if values.get("token_file"):
+            problem = checks.secret_problem(values["token_file"])
+            return [("token_file", problem)] if problem else []
+        return []
 
 
 class WebSink:
@@ -114,26 +147,23 @@ class WebSink:
 
 
 class _Metrics:
-    """What /metrics reads from the pipeline at scrape time, not counted in the loop."""
+    """What /metrics reads from the loop's stats at scrape time, not counted in the loop."""
 
-    def __init__(self, pipeline):
-        self.pipeline = pipeline
+    def __init__(self, stats: Stats):
+        self.stats = stats
 
     def collect(self):
-        p = self.pipeline
-        yield CounterMetricFamily("maskwatch_frames", "Frames processed", value=p.frames)
+        s = self.stats
+        yield CounterMetricFamily("maskwatch_frames", "Frames processed", value=s.frames)
         yield CounterMetricFamily("maskwatch_source_reconnects", "Times a lost source came back",
-                                  value=p.reconnects)
+                                  value=s.reconnects)
+        yield CounterMetricFamily("maskwatch_frames_refused", "Frames of a degenerate shape",
+                                  value=s.refused)
         yield GaugeMetricFamily("maskwatch_fps", "Frames per second, recent average",
-                                value=p.fps)
-        mqtt = next((s for s in p.sinks if s.name == "mqtt"), None)
-        if mqtt is not None and mqtt.sink is not None:
-            yield GaugeMetricFamily("maskwatch_mqtt_queue_depth", "Events waiting for the broker",
-                                    value=len(mqtt.sink.queue))
-            yield CounterMetricFamily("maskwatch_mqtt_dropped", "Events dropped: queue full",
-                                      value=mqtt.sink.dropped)
-            yield GaugeMetricFamily("maskwatch_mqtt_connected", "1 while connected to the broker",
-                                    value=int(mqtt.sink.connected))
+                                value=s.fps)
+        for name, (help_, read, kind) in list(s.gauges.items()):
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            yield family(f"maskwatch_{name}", help_, value=read())
 
 
 class BoundedServer(ThreadingHTTPServer):
@@ -227,18 +257,20 @@ class _Viewer:
 
 
 class StatusServer:
-    def __init__(self, config, pipeline):
+    """The page's server: ``config`` its ``WebParams``, ``stats`` the loop's counts (the
+    only thing it reads of the loop), ``snapshot_dir`` where snapshots are (None: off)."""
+
+    def __init__(self, config: WebParams, stats: Stats, snapshot_dir: str | None = None):
         self.config = config
-        self.pipeline = pipeline
+        self.stats = stats
         self.token = None
         if config.token_file:
             self.token = Path(config.token_file).read_text().strip()
             if not self.token:
                 raise ValueError(f"{config.token_file} is empty")
-        snapshot = pipeline.config.sinks.snapshot
-        self.snapshot_dir = Path(snapshot.dir).resolve() if snapshot.enabled else None
+        self.snapshot_dir = Path(snapshot_dir).resolve() if snapshot_dir else None
         self.registry = CollectorRegistry()
-        self.registry.register(_Metrics(pipeline))
+        self.registry.register(_Metrics(stats))
         self.sink = WebSink(config.events, self.registry, self.snapshot_dir is not None)
         self.viewers: list[_Viewer] = []
         self._viewers_lock = threading.Lock()
@@ -260,13 +292,14 @@ class StatusServer:
         return sequence, result.annotated_jpeg()
 
     def status(self) -> dict:
-        p = self.pipeline
+        s = self.stats
         latest = self.sink.latest
         return {
-            "fps": round(p.fps, 1), "frames": p.frames, "reconnects": p.reconnects,
-            "stages_ms": {k: round(v * 1000, 2) for k, v in p.timings.items() if k != "faces"},
-            "model": str(p.classifier.model.path), "format": p.classifier.model.format,
-            "detector": p.config.detector.name, "detector_params": p.config.detector.params,
+            "fps": round(s.fps, 1), "frames": s.frames, "reconnects": s.reconnects,
+            "refused": s.refused,
+            "stages_ms": {k: round(v * 1000, 2) for k, v in s.timings.items() if k != "faces"},
+            "model": s.model, "format": s.model_format,
+            "detector": s.detector, "detector_params": s.detector_params,
             "healthy": self.healthy(),
             "tracks": [{"id": t.id, "label": t.label, "confidence": round(t.confidence, 3),
                         "violating": t.violating, "unjudged": t.unjudged,

@@ -18,8 +18,9 @@ CYCLE = (("masked", 3), ("plain", 6), ("masked", 6))
 def config_file(folder: Path, model: Path, frames: Path | None, fps: float = 10.0,
                 extra: str = "") -> Path:
     path = folder / "maskwatch.toml"
-    source = f'kind = "images"\npath = "{frames}"\n' if frames else ""
-    path.write_text(f"[source]\n{source}fps = {fps}\nreconnect_min = 1.0\n"
+    kind = 'kind = "images"\n' if frames else ""
+    images = f'[source.images]\npath = "{frames}"\n' if frames else ""
+    path.write_text(f"[source]\n{kind}fps = {fps}\nreconnect_min = 1.0\n{images}"
                     f'[model]\npath = "{model}"\n[tracker]\ncooldown = 0.5\n{extra}')
     return path
 

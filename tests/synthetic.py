@@ -51,7 +51,7 @@ def write_voc(root: Path, photos: int = 6) -> Path:
     bare (without_mask) and masked (with_mask), each also with one tiny annotated face."""
     import cv2
 
-    from edge.demo import sample_frames
+    from edge.samples import sample_frames
 
     frames = sample_frames()
     (root / "images").mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ def test_the_current_code_on_emulated_arm64_bookworm_matches_x86(tmp_path):
     if not entry.exists() or "enabled" not in entry.read_text():
         pytest.skip("qemu-aarch64 is not registered with binfmt_misc (sudo make arm64-check "
                     "sets it up)")
-    from edge.demo import write_frames
+    from edge.samples import write_frames
 
     frames = tmp_path / "frames"
     write_frames(frames, sequence=(("masked", 2), ("plain", 4), ("masked", 2)))

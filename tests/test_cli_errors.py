@@ -61,8 +61,7 @@ def test_eval_scenes_missing_or_empty_folder(model, tmp_path, capsys):
 
 def test_bench_on_a_folder_without_frames(model, tmp_path, capsys):
     (tmp_path / "frames").mkdir()
-    assert edge(["bench", "--model", str(model), "--source", str(tmp_path / "frames"),
-                 "--no-baseline"]) == 2
+    assert edge(["bench", "--model", str(model), "--source", str(tmp_path / "frames")]) == 2
     assert "holds no images" in one_line_error(capsys)
 
 

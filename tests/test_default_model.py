@@ -8,8 +8,8 @@ from edge.card import load_card, resolve_model, sha256_of
 from edge.classifier import Classifier
 from edge.config import load_config
 from edge.crop import crop_face
-from edge.demo import sample_frames
 from edge.pipeline import build_detector
+from edge.samples import sample_frames
 from tests.conftest import ROOT
 
 DEFAULT = ROOT / "models" / "default"

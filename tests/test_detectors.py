@@ -15,7 +15,7 @@ from edge.config import ConfigError, load_config
 from edge.crop import crop_face
 from edge.detectors import Detector, Face, Found, FrameRefused, make_detector
 from edge.detectors.blazeface import MODELS, letterbox, ssd_anchors, weighted_nms
-from edge.detectors.haar import HaarDetector
+from edge.detectors.haar import HaarDetector, HaarParams
 from edge.measure.detection import evaluate_detector, score
 from edge.measure.tune_haar import group_windows
 from edge.measure.voc import Annotation, Scene, load_scenes
@@ -102,7 +102,7 @@ def test_a_face_cut_by_the_frame_edge_is_clipped_to_it(cnn_detector, cut):
 def test_haar_boxes_stay_inside_a_downscaled_frame():
     # detect_width shrinks the frame and scales boxes back up: rounding must not leave it.
     frame = np.ascontiguousarray(skimage.data.astronaut()[:, 30:])   # 482 px wide, 512 high
-    faces = HaarDetector(detect_width=241, min_size=24).detect(frame)
+    faces = HaarDetector(HaarParams(detect_width=241, min_size=24)).detect(frame)
     assert faces
     assert_inside(faces, frame)
 
@@ -254,8 +254,10 @@ def test_tune_haar_grouping_reproduces_the_cascade():
     # The tuner's shortcut: raw windows grouped at min_neighbors=k are HaarDetector's boxes.
     image = skimage.data.astronaut()
     params = {"scale_factor": 1.1, "min_size": 24, "detect_width": 0, "equalize": False}
-    windows = [list(face.box) for face in HaarDetector(**params, min_neighbors=0).detect(image)]
+    windows = [list(face.box) for face in
+               HaarDetector(HaarParams(**params, min_neighbors=0)).detect(image)]
     assert len(windows) > 3
     for k in (1, 3, 5):
-        real = sorted(face.box for face in HaarDetector(**params, min_neighbors=k).detect(image))
+        real = sorted(face.box for face in
+                      HaarDetector(HaarParams(**params, min_neighbors=k)).detect(image))
         assert sorted(group_windows(windows, k)) == real

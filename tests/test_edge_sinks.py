@@ -15,9 +15,9 @@ import pytest
 
 from edge.sinks import FrameResult, SafeSink
 from edge.sinks.annotate import AnnotateSink
-from edge.sinks.gpio import GpioSink
+from edge.sinks.gpio import GpioParams, GpioSink
 from edge.sinks.log import LogSink
-from edge.sinks.snapshot import SnapshotSink
+from edge.sinks.snapshot import SnapshotParams, SnapshotSink
 from edge.tracker import Event, Track
 
 GREEN, RED, BUZZER = 17, 27, 22
@@ -26,7 +26,8 @@ IMAGE = np.zeros((48, 64, 3), np.uint8)
 
 def track(masked: bool, violating: bool = False) -> Track:
     label = "with_mask" if masked else "without_mask"
-    return Track(1, (5, 5, 20, 20), label, 0.9, 0.1 if masked else 0.9, 0.0, violating=violating)
+    return Track(1, (5, 5, 20, 20), label, 0.9, 0.1 if masked else 0.9, 0.0,
+                 violating=violating).view()
 
 
 def result(t, tracks=(), events=(), image=IMAGE) -> FrameResult:
@@ -43,8 +44,8 @@ def levels(pins) -> tuple[bool, bool, bool]:
 
 @pytest.mark.parametrize("active_high", [True, False])
 def test_a_violation_sequence_drives_leds_and_buzzer(pins, active_high):
-    sink = GpioSink(GREEN, RED, BUZZER, active_high=active_high, violation_seconds=3.0,
-                    buzzer_seconds=1.0)
+    sink = GpioSink(GpioParams(green=GREEN, red=RED, buzzer=BUZZER, active_high=active_high,
+                               violation_seconds=3.0, buzzer_seconds=1.0))
     on = active_high          # the pin level that lights an LED
     off = not on
     sink.handle(result(0.0))
@@ -67,7 +68,7 @@ def test_a_violation_sequence_drives_leds_and_buzzer(pins, active_high):
 
 
 def test_an_unfitted_pin_is_skipped(pins):
-    sink = GpioSink(GREEN, -1, -1)
+    sink = GpioSink(GpioParams(green=GREEN, red=-1, buzzer=-1))
     sink.handle(result(0.0, [track(False, True)], [violation(0.0)]))
     assert set(sink.devices) == {"green"}
     sink.close()
@@ -131,7 +132,7 @@ def test_a_sink_that_cannot_start_waits_before_retrying():
 def test_snapshots_are_0640_and_pruned_by_count_and_age(tmp_path):
     old_umask = os.umask(0o077)   # stricter than the unit's: the sink still sets 0640
     try:
-        sink = SnapshotSink(tmp_path, max_count=3, max_age_days=1.0)
+        sink = SnapshotSink(SnapshotParams(dir=str(tmp_path), max_count=3, max_age_days=1.0))
         stranger = tmp_path / "keep-me.jpg"
         stranger.write_bytes(b"x")
         ancient = tmp_path / "violation-20000101-000000-000-track9.jpg"
@@ -214,7 +215,7 @@ def test_a_sink_that_keeps_failing_is_retried_less_and_less_often(monkeypatch):
 
 
 def test_a_snapshot_on_a_full_disk_is_absent_not_truncated(tmp_path, monkeypatch):
-    sink = SnapshotSink(tmp_path)
+    sink = SnapshotSink(SnapshotParams(dir=str(tmp_path)))
     real_write = os.write
 
     def full_disk(fd, data):        # the first call writes half, the next finds no space
@@ -236,7 +237,7 @@ def test_unfinished_snapshots_of_an_earlier_run_are_removed_at_start(tmp_path, c
     (tmp_path / "violation-20260101-000000-000-track1.tmp").write_bytes(b"")
     (tmp_path / "violation-20260101-000000-001-track2.jpg.tmp").write_bytes(b"half")
     (tmp_path / "notes.tmp").write_bytes(b"not ours")
-    SnapshotSink(tmp_path)
+    SnapshotSink(SnapshotParams(dir=str(tmp_path)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp"]
     assert "removed 2 unfinished files" in caplog.text
 
@@ -273,7 +274,7 @@ def test_the_log_never_blocks_on_a_stdout_nobody_reads():
 
 
 def test_gpio_that_never_started_says_nothing_when_closed(pins, caplog):
-    sink = GpioSink(-1, -1, -1)
+    sink = GpioSink(GpioParams(green=-1, red=-1, buzzer=-1))
     with caplog.at_level(logging.INFO):
         sink.close()
     assert "GPIO off" not in caplog.text

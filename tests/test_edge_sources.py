@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from edge.sources import SourceError, SourceUnusable
-from edge.sources.images import ImageFolderSource
-from edge.sources.opencv import OpenCVSource
-from edge.sources.picamera import PiCameraSource, to_rgb
+from edge.sources.images import ImageFolderSource, ImagesParams
+from edge.sources.opencv import OpenCVParams, OpenCVSource
+from edge.sources.picamera import PiCameraParams, PiCameraSource, to_rgb
 
 RED_RGB = (230, 20, 20)
 
@@ -33,7 +33,7 @@ def test_images_source_reads_rgb_in_name_order_and_skips_junk(tmp_path):
         cv2.imwrite(str(tmp_path / name), cv2.cvtColor(two_tone(), cv2.COLOR_RGB2BGR))
     (tmp_path / "c.jpg").write_bytes(b"not an image")
     (tmp_path / "notes.txt").write_text("ignored")
-    source = ImageFolderSource(tmp_path)
+    source = ImageFolderSource(ImagesParams(str(tmp_path)))
     source.open()
     first, second = source.read(), source.read()
     assert (first.name, second.name) == ("a.png", "b.png")
@@ -45,7 +45,7 @@ def test_images_source_reads_rgb_in_name_order_and_skips_junk(tmp_path):
 
 def test_images_source_without_images_fails_to_open(tmp_path):
     with pytest.raises(SourceError, match="no images"):
-        ImageFolderSource(tmp_path).open()
+        ImageFolderSource(ImagesParams(str(tmp_path))).open()
 
 
 def test_opencv_source_reads_a_video_file_as_rgb(tmp_path):
@@ -55,7 +55,7 @@ def test_opencv_source_reads_a_video_file_as_rgb(tmp_path):
     for _ in range(5):
         writer.write(cv2.cvtColor(two_tone(), cv2.COLOR_RGB2BGR))
     writer.release()
-    source = OpenCVSource(str(path))
+    source = OpenCVSource(OpenCVParams(url=str(path)))
     source.open()
     frames = []
     while (frame := source.read()) is not None:
@@ -70,8 +70,9 @@ def test_opencv_source_reads_a_video_file_as_rgb(tmp_path):
 
 def test_opencv_source_missing_file_and_dead_stream_raise_source_error(tmp_path):
     with pytest.raises(SourceError):
-        OpenCVSource(str(tmp_path / "missing.mp4")).open()
-    assert OpenCVSource(7).live and OpenCVSource("rtsp://192.0.2.1/x").live
+        OpenCVSource(OpenCVParams(url=str(tmp_path / "missing.mp4"))).open()
+    assert OpenCVSource(OpenCVParams(device=7)).live
+    assert OpenCVSource(OpenCVParams(url="rtsp://192.0.2.1/x")).live
 
 
 class StubCamera:
@@ -111,7 +112,7 @@ class StubCamera:
 @pytest.mark.parametrize("fmt", ["RGB888", "XRGB8888"])
 def test_picamera2_memory_order_becomes_rgb(fmt, monkeypatch):
     monkeypatch.setattr(StubCamera, "fmt", fmt)
-    source = PiCameraSource(64, 48, camera_class=StubCamera)
+    source = PiCameraSource(PiCameraParams(64, 48), camera_class=StubCamera)
     source.open()
     frame = source.read()
     assert frame.image.shape == (48, 64, 3) and frame.image.flags.c_contiguous
@@ -211,7 +212,7 @@ def test_the_source_skips_and_counts_what_it_cannot_read(tmp_path, caplog):
     os.mkfifo(tmp_path / "b.jpg")
     os.symlink(tmp_path / "nowhere.png", tmp_path / "c.png")
     cv2.imwrite(str(tmp_path / "d.png"), two_tone())
-    source = ImageFolderSource(tmp_path)
+    source = ImageFolderSource(ImagesParams(str(tmp_path)))
     source.open()
     (tmp_path / "d.png").unlink()                    # deleted between listing and reading
     assert [source.read().name, source.read().name] == ["a.png", "e.png"]

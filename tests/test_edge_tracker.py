@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.tracker import Tracker
+from edge.tracker import Tracker, TrackerParams
 
 LABELS = ("with_mask", "without_mask")
 UNMASKED, MASKED = [0.05, 0.95], [0.95, 0.05]
@@ -13,7 +13,7 @@ BOX = (100, 100, 80, 80)
 
 def tracker(**kw) -> Tracker:
     params = dict(iou=0.3, k=3, n=5, threshold=0.7, cooldown=2.0, max_age=0.5) | kw
-    return Tracker(LABELS, **params)
+    return Tracker(LABELS, TrackerParams(**params))
 
 
 def feed(tr: Tracker, probs_per_frame, t0=0.0, dt=0.1, box=BOX):

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.demo import write_frames
+from edge.samples import write_frames
 from tests import edge_model
 from tests.edge_process import CYCLE, ROOT, config_file, start, stop_and_time
 
@@ -148,7 +148,7 @@ def test_a_hung_camera_cannot_keep_the_outputs_on_past_the_stop(model, tmp_path)
                 self.served = True
                 return super().read()
 
-        pipeline.make_source = lambda config: Hangs(config.path)
+        pipeline.make_source = lambda config: Hangs(config.params)
         pipeline.STOP_GRACE = 1.0
         sys.exit(main(["run", "--config", {str(config)!r}]))
     """)

@@ -124,8 +124,8 @@ def test_any_file_is_a_picture_or_unreadable(tmp_path_factory, data):
 @pytest.fixture(scope="module")
 def server():
     """The real status server of a real pipeline that has processed one frame."""
-    from edge.demo import sample_frames
     from edge.pipeline import Pipeline
+    from edge.samples import sample_frames
     from edge.sources import Frame
     from tests import edge_model
     from tests.mosquitto import free_port

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.demo import sample_frames, write_frames
+from edge.samples import sample_frames, write_frames
 from tests import edge_model
 from tests.edge_process import CYCLE, ROOT, config_file, start, stop_and_time
 from tests.mosquitto import free_port
@@ -463,7 +463,7 @@ def test_row13_a_frames_result_never_changes_and_is_drawn_once_for_every_sink(mo
     real_imencode = cv2.imencode
     monkeypatch.setattr(cv2, "imencode", lambda *a, **k: encodes.append(1) or real_imencode(*a, **k))
     pipeline = Pipeline(config, sinks=[SafeSink("snapshot", lambda: SnapshotSink(
-        tmp_path / "snaps"))])
+        config.sinks.snapshot))])
     server: StatusServer = pipeline.web
     try:
         plain = sample_frames()["plain"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.demo import write_frames
+from edge.samples import write_frames
 from tests import edge_model
 from tests.edge_process import CYCLE, config_file, start
 from tests.mosquitto import free_port

@@ -51,7 +51,7 @@ from edge.measure.evaluate import Observed, Truth, scene_metrics
 from edge.measure.split import make_folds
 from edge.measure.voc import framed, load_scenes, read_split
 from edge.quality import Gate, Quality, measure
-from edge.tracker import VIOLATION_LABEL, Tracker
+from edge.tracker import VIOLATION_LABEL, Tracker, TrackerParams
 
 log = logging.getLogger("train.cv")
 
@@ -159,7 +159,7 @@ def video_metrics(photos: list, gate: Gate, k: int, n: int, threshold: float,
                 continue
             raised = False
             if gate.reason(Quality(**d["quality"])) is None:
-                tracker = Tracker(labels, k=k, n=n, threshold=threshold)
+                tracker = Tracker(labels, TrackerParams(k=k, n=n, threshold=threshold))
                 for i, p in enumerate(d["video"]):
                     raised |= any(e.kind == "violation" for e in
                                   tracker.update(0.1 * i, [(0, 0, 10, 10)], [[1 - p, p]]))

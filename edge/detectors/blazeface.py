@@ -27,7 +27,9 @@ import cv2
 import numpy as np
 
 from edge.classifier import load_interpreter
-from edge.detectors import Detector, DetectorParamError, Found
+from edge.detectors import Detector, Found
+from edge.params import ParamError, Params, param
+from edge.plugins import Plugin
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "blazeface"
 
@@ -183,45 +185,51 @@ def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     return image, Letterbox(size, new_w / w, new_h / h, pad_x, pad_y)
 
 
+@dataclass(frozen=True)
+class BlazeFaceParams(Params):
+    model: str = param("full", path="model",
+                       help="short (128x128, faces within ~2 m) | full (192x192, also small "
+                            "faces) | a path to either .tflite file")
+    # MediaPipe uses 0.5 for the short model and 0.6 for the full one; masks lower the
+    # scores, and on the shared scenes 0.5 lifts the full model's recall (faces >= 32 px)
+    # from 0.60 to 0.68 while precision stays above 0.9 (0.95 -> 0.92).
+    score_threshold: float = param(0.5, min=0.0, max=1.0, help="keep boxes scoring at least this")
+    nms_iou: float = param(0.3, min=0.0, max=1.0,
+                           help="boxes overlapping more than this are merged (MediaPipe: 0.3)")
+    threads: int = param(2, min=1, max=64, help="interpreter threads")
+    min_size: int = param(0, min=0, max=8192,
+                          help="drop faces narrower than this, frame pixels (0 keeps all)")
+
+
 class BlazeFaceDetector(Detector):
-    """Faces with BlazeFace through LiteRT.
+    """Faces with BlazeFace through LiteRT (``BlazeFaceParams``); a model path is recognised
+    by its input size."""
 
-    :param model: ``"short"`` (128x128, near faces), ``"full"`` (192x192, near and far), or a
-        path to either ``.tflite`` file (recognised by its input size).
-    :param score_threshold: keep boxes scoring at least this. MediaPipe uses 0.5 for the
-        short model and 0.6 for the full one; masks lower the scores, and on the shared
-        scenes 0.5 lifts the full model's recall (faces >= 32 px) from 0.60 to 0.68 while
-        precision stays above 0.9 (0.95 -> 0.92), so 0.5 is the default for both.
-    :param nms_iou: boxes overlapping more than this are merged (MediaPipe: 0.3).
-    :param threads: interpreter threads.
-    :param min_size: drop faces narrower than this, in frame pixels (0 keeps all).
-    """
-
-    def __init__(self, model: str | Path = "short", score_threshold: float = 0.5,
-                 nms_iou: float = 0.3, threads: int = 2, min_size: int = 0):
+    def __init__(self, params: BlazeFaceParams = BlazeFaceParams()):
+        model = params.model
         path = MODEL_DIR / MODELS[model].file if model in MODELS else Path(model)
         if not path.is_file():
-            raise DetectorParamError("model", f"BlazeFace model {path} not found; use 'short', "
-                                              "'full' or a path (models/blazeface/ holds both)")
-        self.interpreter, self.runtime = load_interpreter(path, threads)
+            raise ParamError("model", f"BlazeFace model {path} not found; use 'short', "
+                                      "'full' or a path (models/blazeface/ holds both)")
+        self.interpreter, self.runtime = load_interpreter(path, params.threads)
         self._input = self.interpreter.get_input_details()[0]
         size = int(self._input["shape"][1])
         specs = {spec.size: spec for spec in MODELS.values()}
         if size not in specs:
-            raise DetectorParamError("model", f"{path} takes {size}x{size} input; BlazeFace "
-                                              f"files take {' or '.join(str(s) for s in specs)}")
+            raise ParamError("model", f"{path} takes {size}x{size} input; BlazeFace "
+                                      f"files take {' or '.join(str(s) for s in specs)}")
         self.spec = specs[size]
         self.anchors = ssd_anchors(self.spec.size, self.spec.strides, self.spec.anchors_per_layer)
         # The two outputs come in either order depending on the file; tell them apart by width.
         outputs = {int(d["shape"][-1]): d for d in self.interpreter.get_output_details()}
         if set(outputs) != {16, 1} or outputs[1]["shape"][1] != len(self.anchors):
-            raise DetectorParamError("model", f"{path} does not have BlazeFace's outputs: "
-                                              f"{len(self.anchors)} anchors x 16 box values "
-                                              "and x 1 score")
+            raise ParamError("model", f"{path} does not have BlazeFace's outputs: "
+                                      f"{len(self.anchors)} anchors x 16 box values and x 1 "
+                                      "score")
         self._boxes_index, self._scores_index = outputs[16]["index"], outputs[1]["index"]
-        self.score_threshold = score_threshold
-        self.nms_iou = nms_iou
-        self.min_size = min_size
+        self.score_threshold = params.score_threshold
+        self.nms_iou = params.nms_iou
+        self.min_size = params.min_size
 
     def find(self, frame: np.ndarray) -> list[Found]:
         image, box = letterbox(frame, self.spec.size)
@@ -240,3 +248,7 @@ class BlazeFaceDetector(Detector):
             if min(x1, frame.shape[1]) - max(x0, 0) >= self.min_size:
                 faces.append(Found(x0, y0, x1, y1, float(score)))
         return faces
+
+
+PLUGIN = Plugin("detector", "blazeface", BlazeFaceParams, BlazeFaceDetector,
+                "MediaPipe's BlazeFace through LiteRT (models/blazeface/)", order=20)

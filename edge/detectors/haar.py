@@ -2,50 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.detectors import Detector, DetectorParamError, Found
+from edge.detectors import Detector, Found
+from edge.params import ParamError, Params, param
+from edge.plugins import Plugin
 
 CASCADE = "haarcascade_frontalface_default.xml"
-# The seed's settings, kept for the seed-style baseline in `edge bench`.
-SEED_PARAMS = {"scale_factor": 1.1, "min_neighbors": 4, "min_size": 30, "detect_width": 0,
-               "equalize": False}
+
+
+@dataclass(frozen=True)
+class HaarParams(Params):
+    # Defaults from `python -m edge.measure.tune_haar` on the 406 shared scenes (faces >= 32
+    # px, IoU >= 0.5): the fastest setting tied within noise for the best recall at >= 90%
+    # precision on both halves of the scenes. Recall 0.168 at precision 0.942 (worse half
+    # 0.166 / 0.922), against the seed's 1.1 / 4 / 30: 0.276 at 0.669. A frontal cascade
+    # misses most masked faces; precision only holds at settings that also drop many real ones.
+    scale_factor: float = param(1.3, gt=1.0, max=4.0,
+                                help="image-pyramid step; smaller finds more sizes, slower")
+    min_neighbors: int = param(5, min=0, max=100,
+                               help="overlapping hits a face needs; higher = fewer false faces")
+    min_size: int = param(32, min=1, max=8192, help="smallest face, pixels of the camera frame")
+    detect_width: int = param(0, min=0, max=8192,
+                              help="frames wider than this are shrunk before detection; "
+                                   "0 = never")
+    equalize: bool = param(False, help="histogram-equalise (can help with backlight in doorways)")
+    cascade: str = param("", path="file", help="a cascade XML file; empty = OpenCV's frontal face")
+
+
+# The seed project's settings: the comparison row of tune_haar and the seed-style loop.
+SEED_HAAR = HaarParams(scale_factor=1.1, min_neighbors=4, min_size=30)
 
 
 class HaarDetector(Detector):
-    """Frontal faces with a Haar cascade.
+    """Frontal faces with a Haar cascade (``HaarParams``); boxes of a shrunk frame are
+    mapped back to the original."""
 
-    :param scale_factor: image-pyramid step; smaller finds more sizes but is slower.
-    :param min_neighbors: overlapping hits a face needs; higher means fewer false faces.
-    :param min_size: smallest face, in pixels of the original frame.
-    :param detect_width: downscale frames wider than this before detecting (0 = never);
-        boxes are mapped back to the original frame.
-    :param equalize: histogram-equalise the grayscale image (helps in backlight).
-    """
-
-    # Defaults from `python -m edge.measure.tune_haar` on the 406 shared scenes (faces >= 32 px, IoU
-    # >= 0.5): the fastest setting tied within noise for the best recall at >= 90% precision
-    # on both halves of the scenes. Recall 0.168 at precision 0.942 (worse half 0.166 / 0.922),
-    # against the seed's 1.1 / 4 / 30: 0.276 at 0.669. A frontal cascade misses most masked
-    # faces; precision only holds at settings that also drop many real ones.
-    def __init__(self, scale_factor: float = 1.3, min_neighbors: int = 5, min_size: int = 32,
-                 detect_width: int = 0, equalize: bool = False, cascade: str | None = None):
-        if scale_factor <= 1.0:
-            raise DetectorParamError("scale_factor", f"must be greater than 1, got {scale_factor}")
-        path = Path(cascade) if cascade else Path(cv2.data.haarcascades) / CASCADE
+    def __init__(self, params: HaarParams = HaarParams()):
+        path = Path(params.cascade) if params.cascade else Path(cv2.data.haarcascades) / CASCADE
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
-            raise DetectorParamError("cascade", f"Haar cascade {path} could not be loaded; "
-                                                "install opencv-python-headless 4.x (5.x "
-                                                "dropped the cascades)")
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_size = min_size
-        self.detect_width = detect_width
-        self.equalize = equalize
+            raise ParamError("cascade", f"Haar cascade {path} could not be loaded; install "
+                                        "opencv-python-headless 4.x (5.x dropped the cascades)")
+        self.scale_factor = params.scale_factor
+        self.min_neighbors = params.min_neighbors
+        self.min_size = params.min_size
+        self.detect_width = params.detect_width
+        self.equalize = params.equalize
 
     def find(self, frame: np.ndarray) -> list[Found]:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
@@ -65,3 +72,7 @@ class HaarDetector(Detector):
             score = float(1.0 / (1.0 + np.exp(-float(weight))))
             faces.append(Found(x / scale, y / scale, (x + w) / scale, (y + h) / scale, score))
         return faces
+
+
+PLUGIN = Plugin("detector", "haar", HaarParams, HaarDetector,
+                "OpenCV's Haar frontal-face cascade (python -m edge.measure.tune_haar)", order=30)

@@ -15,52 +15,61 @@ OpenCV's DNN runs on OpenCV's thread pool (``cv2.setNumThreads``; all cores by d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.detectors import Detector, DetectorParamError, Found
+from edge.detectors import Detector, Found
+from edge.params import ParamError, Params, param
+from edge.plugins import Plugin
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "yunet"
 MODELS = {"n": "yunet_n_640_640.onnx", "s": "yunet_s_640_640.onnx"}
 
 
-class YuNetDetector(Detector):
-    """Faces with YuNet through ``cv2.FaceDetectorYN``.
+@dataclass(frozen=True)
+class YuNetParams(Params):
+    model: str = param("n", path="model", help="n | s | a path to a YuNet .onnx file")
+    score: float = param(0.7, min=0.0, max=1.0, help="keep faces scoring at least this (0..1)")
+    nms: float = param(0.3, min=0.0, max=1.0,
+                       help="drop faces overlapping a better one by more than this IoU")
+    top_k: int = param(5000, min=1, max=100_000, help="candidates that go into NMS")
+    detect_width: int = param(640, min=0, max=8192,
+                              help="frames wider than this are shrunk before detection; "
+                                   "0 = never")
 
-    :param model: ``"n"`` or ``"s"`` (the vendored files), or a path to a YuNet ``.onnx``.
-    :param score: keep faces scoring at least this (0..1).
-    :param nms: faces overlapping a better one by more than this IoU are dropped.
-    :param top_k: the best this many candidates go into NMS.
-    :param detect_width: frames wider than this are shrunk to it (aspect kept) before
-        detection, and the boxes scaled back; 0 = never. Time is roughly proportional to
-        the pixels, so 320 on a 640x480 frame is about 4x faster, and finds faces down to
-        about twice the size it otherwise would.
+    @classmethod
+    def problems(cls, values):
+        width = values.get("detect_width")
+        if width is not None and 0 < width < 32:
+            return [("detect_width", f"must be 0 (never shrink) or at least 32, got {width}")]
+        return []
+
+
+class YuNetDetector(Detector):
+    """Faces with YuNet through ``cv2.FaceDetectorYN`` (``YuNetParams``).
+
+    ``detect_width``: time is roughly proportional to the pixels, so 320 on a 640x480 frame
+    is about 4x faster, and finds faces down to about twice the size it otherwise would.
     """
 
-    def __init__(self, model: str = "n", score: float = 0.7, nms: float = 0.3,
-                 top_k: int = 5000, detect_width: int = 640):
+    def __init__(self, params: YuNetParams = YuNetParams()):
+        model = params.model
         path = MODEL_DIR / MODELS[model] if model in MODELS else Path(model)
         if not path.is_file():
-            raise DetectorParamError("model", f"YuNet model {path} not found; use 'n', 's' or "
-                                              "the path of a YuNet .onnx file")
-        for name, value in (("score", score), ("nms", nms)):
-            if not 0.0 <= value <= 1.0:
-                raise DetectorParamError(name, f"must be between 0 and 1, got {value}")
-        if top_k < 1:
-            raise DetectorParamError("top_k", f"must be at least 1, got {top_k}")
-        if detect_width < 0 or 0 < detect_width < 32:
-            raise DetectorParamError("detect_width", f"must be 0 (never shrink) or at least 32, "
-                                                     f"got {detect_width}")
+            raise ParamError("model", f"YuNet model {path} not found; use 'n', 's' or the path "
+                                      "of a YuNet .onnx file")
         try:
-            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score, nms, top_k)
+            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), params.score,
+                                                  params.nms, params.top_k)
         except cv2.error as exc:
-            raise DetectorParamError("model", f"{path} is not a YuNet model OpenCV can load "
-                                              f"({str(exc).strip().splitlines()[-1]})") from None
+            raise ParamError("model", f"{path} is not a YuNet model OpenCV can load "
+                                      f"({str(exc).strip().splitlines()[-1]})") from None
         self.path = path
-        self.score, self.nms, self.top_k = score, nms, top_k
-        self.detect_width = detect_width
+        self.params = params
+        self.detect_width = params.detect_width
         self._input_size: tuple[int, int] | None = None
 
     def find(self, frame: np.ndarray) -> list[Found]:
@@ -85,3 +94,7 @@ class YuNetDetector(Detector):
                               for px, py in row[4:14].reshape(5, 2))
             faces.append(Found(x, y, x + w, y + h, float(row[14]), landmarks))
         return faces
+
+
+PLUGIN = Plugin("detector", "yunet", YuNetParams, YuNetDetector,
+                "OpenCV's cv2.FaceDetectorYN with the YuNet model (models/yunet/)", order=10)

@@ -12,13 +12,9 @@ from the config) is timed alone on the measured frames resized to 640x480
 (``edge.measure.detection.frame_ms``), so the detectors can be compared whichever one the
 pipeline runs.
 
-Where TensorFlow is installed, the same frames also go through a **seed-style loop** — Haar
-on the full-size frame with the seed's 1.1 / 4 settings, then Keras ``model.predict`` once
-per face — so the speed-up is a ratio measured in one run. It runs the model folder's own
-Keras model (``*.keras``) where there is one, else the seed's network itself: InceptionV3 at
-the seed's 224 px with the seed's head and random weights (time doesn't depend on the
-weights), as the bundled model ships no ``.keras``. The result says which it timed. Peak RSS
-is read before TensorFlow is loaded.
+The seed-style loop it is compared with needs TensorFlow, which the Pi never has:
+``python -m train.seed_loop --bench FILE`` times it on the same frames and adds the
+speed-up to this command's JSON (``make bench`` runs both).
 
 A folder or video file source is replayed from the start when it runs out. A benchmark,
 not a test: it prints what it measured and asserts nothing.
@@ -35,22 +31,17 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
-from edge.config import DETECTORS, Config
-from edge.crop import crop_face, resize_face
-from edge.detectors import make_detector
-from edge.measure import Looping
 from edge.measure.detection import frame_ms
+from edge.params import ParamError
 from edge.pipeline import STAGES, Pipeline
+from edge.plugins import plugins
 from edge.sinks import SafeSink
 from edge.sinks.log import LogSink
 from edge.sources import make_source
 
 log = logging.getLogger(__name__)
 
-BASELINE_FRAMES = 20   # frames for the seed-style loop: it is slow, and the ratio settles fast
-SEED_INPUT_SIZE = 224  # the seed's InceptionV3 input (train's default)
+BASELINE_FRAMES = 20   # frames kept for the seed-style loop: it is slow, the ratio settles fast
 
 
 def _summary(values: list[float]) -> dict:
@@ -61,9 +52,10 @@ def _summary(values: list[float]) -> dict:
             "p95_ms": ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))], "n": len(ms)}
 
 
-def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, list]:
-    """Run the pipeline; return the results and the measured frames' images (for the baseline)."""
-    source = Looping(make_source(config.source))
+def measure(config, frames: int = 100, warmup: int = 10) -> tuple[dict, list]:
+    """Run the pipeline; return the results and the measured frames' images (for the
+    detectors and the seed-style loop)."""
+    source = make_source(dataclasses.replace(config.source, loop=True))
     devnull = open(os.devnull, "w")
     pipeline = Pipeline(config, source=source, sinks=[SafeSink("log", lambda: LogSink(devnull))])
     samples = {name: [] for name in ("capture", *STAGES, "classify_per_face", "frame")}
@@ -82,12 +74,13 @@ def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, 
                 continue
             samples["capture"].append(t1 - t0)
             samples["frame"].append(t2 - t0)
+            timings = pipeline.stats.timings
             for stage in STAGES:
-                samples[stage].append(pipeline.timings[stage])
-            n = pipeline.timings["faces"]
+                samples[stage].append(timings[stage])
+            n = timings["faces"]
             faces.append(n)
             if n:
-                samples["classify_per_face"].append(pipeline.timings["classify"] / n)
+                samples["classify_per_face"].append(timings["classify"] / n)
             if len(kept) < BASELINE_FRAMES:
                 kept.append(frame.image)
         wall = time.perf_counter() - wall0
@@ -101,9 +94,10 @@ def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, 
         "frames": frames, "warmup": warmup, "frame_size": [int(shape[1]), int(shape[0])],
         "faces_per_frame": statistics.fmean(faces) if faces else 0.0,
         "source": dataclasses.asdict(config.source), "detector": config.detector.name,
-        "detector_params": config.detector.params, "model": str(pipeline.classifier.model.path),
+        "detector_params": dataclasses.asdict(config.detector.params),
+        "model": str(pipeline.classifier.model.path),
         "format": pipeline.classifier.model.format, "runtime": pipeline.classifier.runtime,
-        "threads": config.model.threads, "refused_frames": pipeline.refused,
+        "threads": config.model.threads, "refused_frames": pipeline.stats.refused,
         "stages": {name: _summary(values) for name, values in samples.items()},
         "fps": frames / wall if wall > 0 else None,
         "cpu_percent": 100.0 * cpu / wall if wall > 0 else None,
@@ -116,74 +110,28 @@ def measure(config: Config, frames: int = 100, warmup: int = 10) -> tuple[dict, 
 DETECT_SIZE = (640, 480)
 
 
-def detector_times(config: Config, images: list) -> dict:
+def detector_times(config, images: list) -> dict:
     """Mean ``detect`` ms of each detector on ``images`` resized to 640x480.
 
     Each detector gets its own parameter table from the config. A table the detector
     rejects (only the configured one is checked at start-up) is reported, not raised.
     """
     times = {}
-    for name in DETECTORS:
+    for name, found in plugins("detector").items():
         params = getattr(config.detector, name)
-        entry = {"params": params}
+        entry = {"params": dataclasses.asdict(params)}
         if not images:
             entry["skipped"] = "no frames measured"
         else:
             try:
-                detector = make_detector(name, **params)
-            except (TypeError, ValueError, FileNotFoundError, ImportError) as exc:
+                detector = found.make(params)
+            except (ParamError, ImportError) as exc:
                 entry["skipped"] = f"detector.{name}: {exc}"
             else:
                 entry["ms"] = frame_ms(detector, images, DETECT_SIZE)
                 entry["frames"] = len(images)
         times[name] = entry
     return times
-
-
-def _find_keras_model(model_file) -> Path | None:
-    folder = model_file.path.parent
-    named = model_file.card.get("keras")
-    if isinstance(named, str) and (folder / named).is_file():
-        return folder / named
-    return next(iter(sorted(folder.glob("*.keras"))), None)
-
-
-def seed_baseline(config: Config, model_file, images: list) -> dict:
-    """The seed's loop on ``images``: full-frame Haar (1.1, 4), Keras predict per face."""
-    try:
-        import keras
-    except ImportError:
-        return {"skipped": "TensorFlow/Keras is not installed here (pip install -e '.[keras]', "
-                           "or make bench installs it)"}
-    from edge.detectors.haar import SEED_PARAMS, HaarDetector
-
-    keras_path = _find_keras_model(model_file)
-    if keras_path is not None:
-        model = keras.models.load_model(keras_path, compile=False)
-        size, network = model_file.input_size, str(keras_path)
-    else:
-        from train.model import build_model
-
-        size = SEED_INPUT_SIZE
-        model = build_model(len(model_file.classes), size, "inception_v3", weights=None)
-        network = (f"the seed's network (InceptionV3 {size} px, random weights: no *.keras "
-                   f"in {model_file.path.parent})")
-    detector = HaarDetector(**SEED_PARAMS)
-
-    def one_frame(image):
-        for face in detector.detect(image):
-            crop = resize_face(crop_face(image, face.box, config.model.margin), size)
-            model.predict(crop[np.newaxis].astype(np.float32), verbose=0)
-
-    for image in images[:2]:
-        one_frame(image)  # warm-up: Keras traces its predict function on the first call
-    times = []
-    for image in images:
-        t0 = time.perf_counter()
-        one_frame(image)
-        times.append(time.perf_counter() - t0)
-    return {"keras_model": network, "frames": len(images),
-            "frame": _summary(times), "fps": len(times) / sum(times) if sum(times) else None}
 
 
 def table(r: dict) -> str:
@@ -211,31 +159,13 @@ def table(r: dict) -> str:
             else:
                 params = ", ".join(f"{k}={v}" for k, v in d["params"].items()) or "defaults"
                 lines.append(f"{name + mark:<30}{d['ms']:>10.2f}  {params}")
-    base = r.get("baseline")
-    if base is not None:
-        lines.append("")
-    if base is not None and "skipped" in base:
-        lines.append(f"seed-style    skipped: {base['skipped']}")
-    elif base is not None:
-        lines.append(f"seed-style    {base['frame']['mean_ms']:.1f} ms/frame without capture "
-                     f"({base['fps']:.1f} frames/s) on {base['frames']} of the same frames,")
-        lines.append(f"              Keras: {base['keras_model']}")
-        lines.append(f"speed-up      {r['speedup']:.1f}x (seed-style ms/frame ÷ this pipeline's, "
-                     "capture excluded from both)")
     return "\n".join(lines)
 
 
-def main(config: Config, args) -> int:
+def main(config, args) -> int:
     result, images = measure(config, args.frames, args.warmup)
     result["detectors"] = detector_times(config, images)
-    if not args.no_baseline:
-        from edge.card import resolve_model
-        model_file = resolve_model(config.model_path, config.model.format or None)
-        base = seed_baseline(config, model_file, images)
-        result["baseline"] = base
-        if "skipped" not in base:
-            ours = result["stages"]["frame"]["mean_ms"] - result["stages"]["capture"]["mean_ms"]
-            result["speedup"] = base["frame"]["mean_ms"] / ours
+    result["baseline_frames"] = len(images)
     print(table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -232,7 +232,8 @@ def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face
     return {"kind": "scenes", "dir": str(folder), "model": str(classifier.model.path),
             "split": str(split) if split else None, "part": part if split else "all",
             "frame": list(frame) if frame else "native",
-            "detector": config.detector.name, "detector_params": config.detector.params,
+            "detector": config.detector.name,
+            "detector_params": dataclasses.asdict(config.detector.params),
             "threshold": threshold, "gate": dataclasses.asdict(gate), "iou": IOU,
             "images": images, "unreadable": len(scenes) - images, "min_face": min_face,
             "all": scene_metrics(truths, detections, labels, threshold),
@@ -270,13 +271,13 @@ def _fmt(value) -> str:
 
 def mask_zoo(config: Config, detector, classifier, args) -> dict:
     """``--zoo``: the mask zoo on the held-out faces (``edge.measure.zoo``), printed."""
-    from edge.detectors import make_detector
     from edge.measure import zoo
+    from edge.plugins import plugin
 
     if not args.split:
         raise MeasureError("--zoo needs --split: it masks the faces of the held-out photos")
-    yunet = detector if config.detector.name == "yunet" else make_detector(
-        "yunet", **config.detector.yunet)  # the zoo needs landmarks to fit a mask
+    yunet = detector if config.detector.name == "yunet" else plugin("detector", "yunet").make(
+        config.detector.yunet)  # the zoo needs landmarks to fit a mask
     faces = zoo.held_out_faces(yunet, args.scenes, args.split, args.min_face, args.prajna,
                                args.prajna_split)
     if not faces:

@@ -25,8 +25,8 @@ import numpy as np
 
 from edge.config import load_config, with_overrides
 from edge.crop import crop_face
-from edge.detectors import DETECTORS, make_detector
 from edge.images import read_rgb
+from edge.plugins import plugins
 from edge.sources.images import EXTENSIONS
 
 TOLERANCE = 1e-4
@@ -38,8 +38,8 @@ def replay(config, frames_dir: Path, fps: float = 10.0) -> dict:
     paths = sorted(p for p in Path(frames_dir).iterdir() if p.suffix.lower() in EXTENSIONS)
     images = [read_rgb(p) for p in paths]
     detections = {}
-    for name in DETECTORS:
-        detector = make_detector(name, **getattr(config.detector, name))
+    for name, found in plugins("detector").items():
+        detector = found.make(getattr(config.detector, name))
         detections[name] = [[[*face.box, round(face.score, 6)] for face in detector.detect(im)]
                             for im in images]
     classifier = build_classifier(config)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in found:
             print(f"DIFFERENT {line}")
         frames = len(a.get("frames", []))
-        print(f"{frames} frames, {len(DETECTORS)} detectors, {len(a.get('events', []))} events: "
+        print(f"{frames} frames, {len(plugins('detector'))} detectors, {len(a.get('events', []))} events: "
               f"{len(found)} differences")
         return 1 if found else 0
     if not args.frames or not args.json:

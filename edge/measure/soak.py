@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 from edge.config import ConfigError, load_config, with_overrides
-from edge.measure import Looping, MeasureError
+from edge.measure import MeasureError
 from edge.pipeline import Pipeline, StartupError
-from edge.sinks import make_sinks
+from edge.sinks import SinkContext, make_sinks
 from edge.sources import SourceError, make_source
 
 MB_PER_10K_FRAMES = 1.0
@@ -57,8 +57,8 @@ def soak(config, frames: int, warmup: int, snapshots: Path) -> dict:
         gpio=dataclasses.replace(sinks.gpio, enabled=True),
         snapshot=dataclasses.replace(sinks.snapshot, enabled=True, dir=str(snapshots)))
     devnull = open(os.devnull, "w")
-    pipeline = Pipeline(config, source=Looping(make_source(config.source)),
-                        sinks=make_sinks(sinks, log_stream=devnull))
+    pipeline = Pipeline(config, source=make_source(dataclasses.replace(config.source, loop=True)),
+                        sinks=make_sinks(sinks, context=SinkContext(log_stream=devnull)))
     events = {"violation": 0, "clear": 0}
     window = min(WINDOW, frames)
     low_start = low_end = float("inf")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             source = args.source
             config = load_config(args.config)
             if source is None:
-                from edge.demo import write_frames
+                from edge.samples import write_frames
                 source = str(Path(tmp) / "frames")
                 write_frames(Path(source))
                 config = dataclasses.replace(config, tracker=dataclasses.replace(

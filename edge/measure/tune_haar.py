@@ -32,7 +32,7 @@ import time
 
 import cv2
 
-from edge.detectors.haar import SEED_PARAMS, HaarDetector
+from edge.detectors.haar import SEED_HAAR, HaarDetector, HaarParams
 from edge.images import read_rgb
 from edge.measure.detection import evaluate_detector, format_table, frame_ms, score
 from edge.measure.voc import load_scenes
@@ -66,7 +66,7 @@ def search(scenes, frames, min_face: int = 32, precision: float = 0.9) -> list[d
     rows = []
     for values in itertools.product(*PASS_GRID.values()):
         params = dict(zip(PASS_GRID, values))
-        raw = HaarDetector(**params, min_neighbors=0)
+        raw = HaarDetector(HaarParams(**params, min_neighbors=0))
         start = time.perf_counter()
         windows = [[list(face.box) for face in raw.detect(frame)] for frame in frames]
         ms = 1000 * (time.perf_counter() - start) / len(frames)
@@ -102,7 +102,7 @@ def pick(rows: list[dict], frames) -> tuple[dict, list[dict]]:
     tied = [r for r in rows if r["qualifies"] and r["worst_half_recall"] >= recall - noise]
     sample = frames[:TIMING_FRAMES]
     for row in tied:
-        row["ms_640x480"] = frame_ms(HaarDetector(**row["params"]), sample)
+        row["ms_640x480"] = frame_ms(HaarDetector(HaarParams(**row["params"])), sample)
     return min(tied, key=lambda r: r["ms_640x480"]), tied
 
 
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         print(_row_text(row))
 
     winner = best["params"]
-    detectors = {"haar tuned": HaarDetector(**winner), "haar seed": HaarDetector(**SEED_PARAMS)}
+    detectors = {"haar tuned": HaarDetector(HaarParams(**winner)),
+                 "haar seed": HaarDetector(SEED_HAAR)}
     results = {name: evaluate_detector(d, scenes, args.min_face, frames)
                for name, d in detectors.items()}
     ms_640 = {name: frame_ms(d, frames[:TIMING_FRAMES]) for name, d in detectors.items()}

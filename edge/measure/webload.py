@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 from edge.config import load_config, with_overrides
-from edge.measure import Looping
 from edge.pipeline import Pipeline
 from edge.sources import make_source
 
@@ -91,14 +90,15 @@ def web_threads() -> int:
 
 
 def loop_fps(pipeline: Pipeline, seconds: float) -> float:
-    start_frames, start = pipeline.frames, time.perf_counter()
+    start_frames, start = pipeline.stats.frames, time.perf_counter()
     time.sleep(seconds)
-    return (pipeline.frames - start_frames) / (time.perf_counter() - start)
+    return (pipeline.stats.frames - start_frames) / (time.perf_counter() - start)
 
 
 def measure(config, clients: int, seconds: float, slow: int = 0) -> dict:
     port = config.web.port
-    pipeline = Pipeline(config, source=Looping(make_source(config.source)), sinks=[])
+    pipeline = Pipeline(config, source=make_source(dataclasses.replace(config.source, loop=True)),
+                        sinks=[])
     stop_loop = threading.Event()
     runner = threading.Thread(target=pipeline.run, args=(stop_loop,), daemon=True)
     runner.start()
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="maskwatch-webload-") as tmp:
         source = args.source
         if source is None:
-            from edge.demo import write_frames
+            from edge.samples import write_frames
             source = str(Path(tmp) / "frames")
             write_frames(Path(source))
         config = with_overrides(load_config(None), source=source, model=args.model,

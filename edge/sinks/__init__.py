@@ -1,6 +1,7 @@
-"""Sinks: where the pipeline's results go — the log, the GPIO pins, snapshots, annotated frames.
+"""Sinks: where the pipeline's results go — the log, the GPIO pins, snapshots, MQTT.
 
-A sink is a class with two methods::
+A sink is a plugin (``edge.plugins``): one file of this package with its parameters
+dataclass (its ``[sinks.NAME]`` table, with ``enabled``) and a class with two methods::
 
     handle(result: FrameResult) -> bool   # once per frame, and while the camera is down;
                                           # True when it delivered something (wrote an
@@ -201,27 +202,27 @@ class SafeSink:
                 logger.warning("sink %s did not close cleanly: %s", self.name, exc)
 
 
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink may need from the run besides its own table."""
+
+    log_stream: object = None       # where the log sink writes (None: stdout)
+    status_seconds: float = 5.0     # how often state is repeated when nothing changes
+    stats: object = None            # edge.stats.Stats: where a sink adds its gauges
+
+
 def make_sinks(config, annotate: Path | None = None, retry_seconds: float = 5.0,
-               log_stream=None) -> list[SafeSink]:
-    """The sinks a ``SinksConfig`` enables, plus an annotated-frame writer for ``annotate``."""
+               context: SinkContext = SinkContext()) -> list[SafeSink]:
+    """The sinks a config's ``sinks`` tables enable, in their plugins' order, plus an
+    annotated-frame writer for ``annotate`` (``--annotate``)."""
+    from edge.plugins import plugins
+
     sinks = []
-    if config.log.enabled:
-        from edge.sinks.log import LogSink
-        sinks.append(SafeSink("log", lambda: LogSink(log_stream), retry_seconds))
-    if config.gpio.enabled:
-        from edge.sinks.gpio import GpioSink
-        g = config.gpio
-        sinks.append(SafeSink("gpio", lambda: GpioSink(
-            g.green, g.red, g.buzzer, g.active_high, g.violation_seconds, g.buzzer_seconds),
-            retry_seconds))
-    if config.snapshot.enabled:
-        from edge.sinks.snapshot import SnapshotSink
-        s = config.snapshot
-        sinks.append(SafeSink("snapshot", lambda: SnapshotSink(s.dir, s.max_count,
-                                                               s.max_age_days), retry_seconds))
-    if config.mqtt.enabled:
-        from edge.sinks.mqtt import MqttSink
-        sinks.append(SafeSink("mqtt", lambda: MqttSink(config.mqtt), retry_seconds))
+    for name, found in plugins("sink").items():
+        params = getattr(config, name)
+        if params.enabled:
+            sinks.append(SafeSink(name, lambda f=found, p=params: f.make(p, context),
+                                  retry_seconds))
     if annotate is not None:
         from edge.sinks.annotate import AnnotateSink
         sinks.append(SafeSink("annotate", lambda: AnnotateSink(annotate), retry_seconds))

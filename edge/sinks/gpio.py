@@ -10,26 +10,52 @@ so a red LED still goes off on time. Tests run it under gpiozero's ``MockFactory
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+
+from edge.params import Params, param
+from edge.plugins import Plugin
 
 log = logging.getLogger(__name__)
+PINS = ("green", "red", "buzzer")
+
+
+@dataclass(frozen=True)
+class GpioParams(Params):
+    enabled: bool = param(True, help="LEDs and a buzzer on the Pi's GPIO pins")
+    green: int = param(17, min=-1, max=27, help="BCM pin numbers; -1 = not fitted")
+    red: int = param(27, min=-1, max=27)
+    buzzer: int = param(22, min=-1, max=27)
+    active_high: bool = param(True, help="false when a pin drives the LED or buzzer through "
+                                         "its cathode")
+    violation_seconds: float = param(5.0, min=0.0, max=3600.0,
+                                     help="red LED time after a violation")
+    buzzer_seconds: float = param(1.0, min=0.0, max=3600.0,
+                                  help="buzzer time after a violation")
+
+    @classmethod
+    def problems(cls, values):
+        pins = [(name, values[name]) for name in PINS if values.get(name, -1) >= 0]
+        return [(name, f"pin {pin} is already sinks.gpio.{other}")
+                for i, (name, pin) in enumerate(pins) for other, other_pin in pins[:i]
+                if pin == other_pin]
 
 
 class GpioSink:
-    def __init__(self, green: int, red: int, buzzer: int, active_high: bool = True,
-                 violation_seconds: float = 5.0, buzzer_seconds: float = 1.0):
+    def __init__(self, params: GpioParams = GpioParams()):
         from gpiozero import LED, Buzzer  # imported here: only this sink needs it
 
         self.devices = {}
         try:
-            for name, pin, kind in (("green", green, LED), ("red", red, LED),
-                                    ("buzzer", buzzer, Buzzer)):
+            for name, kind in zip(PINS, (LED, LED, Buzzer)):
+                pin = getattr(params, name)
                 if pin >= 0:  # -1: not fitted
-                    self.devices[name] = kind(pin, active_high=active_high, initial_value=False)
+                    self.devices[name] = kind(pin, active_high=params.active_high,
+                                              initial_value=False)
         except Exception:
             self.close()  # free the pins already claimed before the retry claims them again
             raise
-        self.violation_seconds = violation_seconds
-        self.buzzer_seconds = buzzer_seconds
+        self.violation_seconds = params.violation_seconds
+        self.buzzer_seconds = params.buzzer_seconds
         self._red_until = float("-inf")
         self._buzzer_until = float("-inf")
 
@@ -61,3 +87,8 @@ class GpioSink:
                 log.warning("GPIO %s could not be switched off and released: %s", name, exc)
         log.info("GPIO off: %s", ", ".join(states))
         self.devices = {}
+
+
+PLUGIN = Plugin("sink", "gpio", GpioParams, lambda params, context: GpioSink(params),
+                "a green LED while masked faces are in view; a red one and a buzzer for a "
+                "violation", order=20)

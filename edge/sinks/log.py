@@ -21,7 +21,11 @@ import select
 import sys
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime
+
+from edge.params import Params, param
+from edge.plugins import Plugin
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,11 @@ def event_json(event, wall: float, fps: float) -> dict:
     return {"time": stamp, "event": event.kind, "track": event.track_id, "label": event.label,
             "confidence": round(event.confidence, 3), "box": [int(v) for v in event.box],
             "fps": round(fps, 1)}
+
+
+@dataclass(frozen=True)
+class LogParams(Params):
+    enabled: bool = param(True, help="one JSON line per event on stdout (journald keeps it)")
 
 
 class LogSink:
@@ -95,3 +104,7 @@ class LogSink:
             log.warning("log: %d event lines were never written to stdout, %d dropped before",
                         len(self._queue), self.dropped)
         self._queue.clear()
+
+
+PLUGIN = Plugin("sink", "log", LogParams, lambda params, context: LogSink(context.log_stream),
+                "events as JSON lines on stdout", order=10)

@@ -37,7 +37,11 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
+from edge import checks
+from edge.params import Params, param
+from edge.plugins import Plugin
 from edge.sinks.log import event_json
 
 log = logging.getLogger(__name__)
@@ -62,8 +66,57 @@ def connect_failure(exc: BaseException | None, timeout: float) -> str:
     return f"cannot connect ({exc})"
 
 
+@dataclass(frozen=True)
+class MqttParams(Params):
+    enabled: bool = param(False, help="events and state to an MQTT broker, with Home "
+                                      "Assistant discovery")
+    host: str = param("localhost", help="the broker")
+    port: int = param(1883, min=1, max=65535, help="8883 for TLS, usually")
+    client_id: str = param("", help="empty: maskwatch-<hostname>")
+    username: str = param("", help="empty: no login")
+    password_file: str = param("", path="file",
+                               help="a file holding the password (mode 0600); never the "
+                                    "password here")
+    tls: bool = param(False)
+    ca_file: str = param("", path="file", help="tls: the broker's CA certificate; empty: the "
+                                               "system's CAs")
+    cert_file: str = param("", path="file",
+                           help="tls: a client certificate and its key, if the broker wants one")
+    key_file: str = param("", path="file")
+    topic_prefix: str = param("", help="empty: maskwatch/<hostname>; topics are <prefix>/event, "
+                                       "/state, ...")
+    discovery: bool = param(True, help="Home Assistant MQTT discovery (retained config messages)")
+    discovery_prefix: str = param("homeassistant")
+    snapshot: bool = param(False, help="also publish each violation's frame as a JPEG to "
+                                       "<prefix>/snapshot")
+    queue: int = param(100, min=1, max=100_000,
+                       help="events held while the broker is away; beyond, the oldest are "
+                            "dropped")
+    keepalive: int = param(30, min=5, max=3600, help="seconds between pings to the broker")
+
+    @classmethod
+    def problems(cls, values):
+        """What would make the sink fail for sure: checked by check-config (edge.checks)."""
+        if not values.get("enabled"):
+            return []
+        found = []
+        if "host" in values:
+            found.append(("host", checks.host_problem(values["host"])))
+        for name in ("topic_prefix", "discovery_prefix"):
+            if values.get(name):
+                found.append((name, checks.topic_problem(values[name])))
+        if values.get("password_file"):
+            found.append(("password_file", checks.secret_problem(values["password_file"])))
+        if values.get("tls") and values.get("ca_file"):
+            found.append(("ca_file", checks.ca_problem(values["ca_file"])))
+        if values.get("tls") and values.get("cert_file") and "key_file" in values:
+            found.append(("cert_file", checks.cert_problem(values["cert_file"],
+                                                           values["key_file"])))
+        return [(key, problem) for key, problem in found if problem]
+
+
 class MqttSink:
-    def __init__(self, config, status_seconds: float = STATE_EVERY):
+    def __init__(self, config: MqttParams, status_seconds: float = STATE_EVERY, stats=None):
         import paho.mqtt.client as mqtt  # imported here: only this sink needs it
 
         self._mqtt = mqtt
@@ -109,6 +162,12 @@ class MqttSink:
         self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-publish",
                                            daemon=True)
         self._publisher.start()
+        if stats is not None:   # for /metrics
+            stats.gauge("mqtt_queue_depth", "Events waiting for the broker", lambda: len(self.queue))
+            stats.gauge("mqtt_dropped", "Events dropped: queue full", lambda: self.dropped,
+                        "counter")
+            stats.gauge("mqtt_connected", "1 while connected to the broker",
+                        lambda: int(self.connected))
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}/{name}"
@@ -291,3 +350,8 @@ class MqttSink:
         if self.queue or self.dropped:
             log.warning("mqtt: %d events never reached the broker, %d dropped before",
                         len(self.queue), self.dropped)
+
+
+PLUGIN = Plugin("sink", "mqtt", MqttParams,
+                lambda params, context: MqttSink(params, context.status_seconds, context.stats),
+                "events and state to an MQTT broker, with Home Assistant discovery", order=40)

@@ -17,8 +17,12 @@ import logging
 import os
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from edge.params import Params, param
+from edge.plugins import Plugin
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +40,26 @@ def snapshot_name(wall: float, track_id: int) -> str:
             f"-track{track_id}.jpg")
 
 
+@dataclass(frozen=True)
+class SnapshotParams(Params):
+    enabled: bool = param(False, help="save the frame of each violation as a JPEG (mode 0640)")
+    dir: str = param("/var/lib/maskwatch/snapshots", path="file", help="where they go")
+    max_count: int = param(500, min=1, max=10_000_000, help="keep at most this many …")
+    max_age_days: float = param(7.0, gt=0.0, max=36500.0, help="… and none older than this")
+
+    @classmethod
+    def problems(cls, values):
+        if values.get("dir") == "":
+            return [("dir", "must not be empty (it would be the working folder)")]
+        return []
+
+
 class SnapshotSink:
-    def __init__(self, folder: Path | str, max_count: int = 500, max_age_days: float = 7.0):
-        self.folder = Path(folder)
+    def __init__(self, params: SnapshotParams):
+        self.folder = Path(params.dir)
         self.folder.mkdir(mode=0o750, parents=True, exist_ok=True)
-        self.max_count = max_count
-        self.max_age_days = max_age_days
+        self.max_count = params.max_count
+        self.max_age_days = params.max_age_days
         leftovers = sorted(self.folder.glob(TEMPORARY))
         for path in leftovers:
             path.unlink(missing_ok=True)
@@ -98,3 +116,8 @@ class SnapshotSink:
 
     def close(self) -> None:
         pass
+
+
+PLUGIN = Plugin("sink", "snapshot", SnapshotParams,
+                lambda params, context: SnapshotSink(params),
+                "each violation's annotated frame as a JPEG, a bounded archive", order=30)

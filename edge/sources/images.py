@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge.images import SUFFIXES, UnreadableImage, read_bgr
+from edge.params import Params, param
+from edge.plugins import Plugin
 from edge.sources import MAX_FRAME_SIDE, Frame, SourceError, bgr_to_frame_rgb
 
 log = logging.getLogger(__name__)
@@ -21,11 +24,20 @@ log = logging.getLogger(__name__)
 EXTENSIONS = SUFFIXES
 
 
+@dataclass(frozen=True)
+class ImagesParams(Params):
+    path: str = param("", path="file", help="a folder of images, read in name order")
+
+    @classmethod
+    def problems_when_chosen(cls, values):
+        return [("path", "the images source needs a folder")] if not values.get("path") else []
+
+
 class ImageFolderSource:
     live = False
 
-    def __init__(self, folder: Path | str):
-        self.folder = Path(folder)
+    def __init__(self, params: ImagesParams):
+        self.folder = Path(params.path)
         self._files: list[Path] = []
         self._next = 0
         self._read = 0       # frames delivered since open()
@@ -62,3 +74,7 @@ class ImageFolderSource:
 
     def close(self) -> None:
         self._files = []
+
+
+PLUGIN = Plugin("source", "images", ImagesParams, ImageFolderSource,
+                "a folder of images (demos, tests, replays)", order=30)

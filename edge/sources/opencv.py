@@ -15,10 +15,13 @@ hold ``open()`` for 30 s, beyond systemd's stop timeout.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
+from edge.params import Params, param
+from edge.plugins import Plugin
 from edge.sources import Frame, SourceError, bgr_to_frame_rgb
 
 STREAM_TIMEOUT = 5.0  # seconds; a stop waits for at most one of these
@@ -26,10 +29,19 @@ STREAM_TIMEOUT = 5.0  # seconds; a stop waits for at most one of these
 FRAME_COUNT_SLACK = 0.01
 
 
+@dataclass(frozen=True)
+class OpenCVParams(Params):
+    device: int = param(0, min=0, max=63, help="a camera index (used when url is empty)")
+    url: str = param("", path="file", help="a video file or an rtsp://… / http://… stream")
+    width: int = param(640, min=16, max=8192, help="the resolution asked of a camera")
+    height: int = param(480, min=16, max=8192)
+
+
 class OpenCVSource:
-    def __init__(self, target: int | str, width: int = 640, height: int = 480):
+    def __init__(self, params: OpenCVParams = OpenCVParams()):
+        target = params.url or params.device
         self.target = target
-        self.width, self.height = width, height
+        self.width, self.height = params.width, params.height
         self.is_file = isinstance(target, str) and "://" not in target
         self.is_stream = isinstance(target, str) and "://" in target
         self.live = not self.is_file
@@ -79,3 +91,7 @@ class OpenCVSource:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+PLUGIN = Plugin("source", "opencv", OpenCVParams, OpenCVSource,
+                "OpenCV: a USB camera, a video file or a network stream", order=20)

@@ -10,10 +10,13 @@ on. (``BGR888`` would be RGB in memory; the conversion handles it too.)
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from edge.params import Params, param
+from edge.plugins import Plugin
 from edge.sources import Frame, SourceError, SourceUnusable
 
 FORMAT = "RGB888"  # 3 bytes a pixel: a quarter less to copy than XRGB8888
@@ -38,11 +41,17 @@ def to_rgb(array: np.ndarray, fmt: str) -> np.ndarray:
     return np.ascontiguousarray(array) if code is None else cv2.cvtColor(array, code)
 
 
+@dataclass(frozen=True)
+class PiCameraParams(Params):
+    width: int = param(640, min=16, max=8192, help="the resolution asked of the camera")
+    height: int = param(480, min=16, max=8192)
+
+
 class PiCameraSource:
     live = True
 
-    def __init__(self, width: int = 640, height: int = 480, camera_class=None):
-        self.width, self.height = width, height
+    def __init__(self, params: PiCameraParams = PiCameraParams(), camera_class=None):
+        self.width, self.height = params.width, params.height
         self._camera_class = camera_class  # tests pass a stub; None means picamera2's
         self._camera = None
         self._format = FORMAT
@@ -84,3 +93,7 @@ class PiCameraSource:
                 camera.stop()
             finally:
                 camera.close()
+
+
+PLUGIN = Plugin("source", "picamera2", PiCameraParams, PiCameraSource,
+                "the Raspberry Pi camera through picamera2 (apt: python3-picamera2)", order=10)

@@ -319,7 +319,7 @@ def main() -> int:
     ensure_tools()
     suites = os.environ.get("SUITES", " ".join(SUITES)).split()
     frames = BUILD / "frames"
-    from edge.demo import write_frames
+    from edge.samples import write_frames
     write_frames(frames)
     (BUILD / "run.toml").write_text(RUN_CONFIG)
     x86_replay = BUILD / "x86-replay.json"
