@@ -18,13 +18,12 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.card import ModelError
 from edge.config import ConfigError, load_config, with_overrides
 from edge.pipeline import StartupError
+from edge.shared.card import ModelError
 from edge.sources import SourceError
 
 log = logging.getLogger("edge")
-PARTS = ("train", "eval")   # the parts of a photo split (edge.measure reads them)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -67,8 +66,8 @@ def cmd_run(args) -> int:
 def cmd_check_config(args) -> int:
     """The file's keys, then what they point at: the detector (its own checks and model
     file) and the model folder (its card, and the file the card names, by sha256)."""
-    from edge.card import resolve_model
     from edge.pipeline import build_detector
+    from edge.shared.card import resolve_model
     config = load_config(args.file)
     problems = []
     try:
@@ -92,19 +91,21 @@ def cmd_config(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from edge.measure import MeasureError, evaluate
+    from edge.measure import evaluate
+    from facedata import DataError
     try:
         return evaluate.main(_config(args), args)
-    except MeasureError as exc:
+    except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
 def cmd_bench(args) -> int:
-    from edge.measure import MeasureError, bench
+    from edge.measure import bench
+    from facedata import DataError
     try:
         return bench.main(_config(args), args)
-    except MeasureError as exc:
+    except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -115,7 +116,7 @@ def cmd_demo(args) -> int:
 
 
 def _frame_size(text: str):
-    from edge.measure.voc import parse_frame_size
+    from facedata.voc import parse_frame_size
     return parse_frame_size(text)
 
 
@@ -155,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detector_arg(p)
     p.add_argument("--split", type=Path, metavar="FILE",
                    help="scenes: a photo split (splits/scenes.json); score only its --part")
-    p.add_argument("--part", choices=PARTS, default="eval",
-                   help="scenes: the part of --split to score (eval: the held-out photos)")
+    p.add_argument("--part", default="eval",
+                   help="scenes: the part of --split to score: eval (the held-out photos) or "
+                        "train")
     p.add_argument("--frame", type=_frame_size, default="640x480", metavar="WxH",
                    help="scenes: show each photo in a frame of this size, at its own pixel "
                         "size, as the camera would; native: as it is")

@@ -1,6 +1,6 @@
 """The edge runtime's configuration: one TOML file, checked as a whole before anything starts.
 
-Every setting is declared once, by the part that uses it (``edge.params``): the source,
+Every setting is declared once, by the part that uses it (``edge.shared.params``): the source,
 detector and sink plugins (``edge.plugins``), the model, the tracker, the quality gate, the
 status page and the service. :func:`schema` assembles them into one ``Config``, and
 ``edge/maskwatch.toml`` — the shipped list of every key with its default and help — is
@@ -30,7 +30,7 @@ import typing
 from pathlib import Path
 
 import edge
-from edge.params import build, describe
+from edge.shared.params import build, describe
 
 DEFAULT_CONFIG = Path(__file__).with_name("maskwatch.toml")
 # The bundled model, beside the edge package in a checkout or an install.
@@ -57,10 +57,10 @@ def _tables(base, kind: str, name: str):
 @functools.cache
 def schema() -> type:
     """The ``Config`` dataclass: every table, from the parts that own them."""
-    from edge.classifier import ModelParams
     from edge.detectors import DetectorSettings
     from edge.notify import ServiceParams
     from edge.quality import Gate
+    from edge.shared.classifier import ModelParams
     from edge.sources import SourceSettings
     from edge.tracker import TrackerParams
     from edge.web import WebParams

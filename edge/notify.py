@@ -20,7 +20,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from edge.params import Params, param
+from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
 

@@ -28,15 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import ModelError
-from edge.classifier import Classifier
 from edge.config import ConfigError
-from edge.crop import crop_face
 from edge.detectors import FrameRefused
 from edge.notify import Notifier
-from edge.params import ParamError
 from edge.plugins import plugin
 from edge.quality import measure
+from edge.shared.card import ModelError
+from edge.shared.classifier import Classifier
+from edge.shared.crop import crop_face
+from edge.shared.params import ParamError
 from edge.sinks import FrameResult, SafeSink, SinkContext, make_sinks
 from edge.sources import Frame, SourceError, SourceUnusable, make_source
 from edge.stats import Stats

@@ -2,7 +2,7 @@
 
     PLUGIN = Plugin("detector", "yunet", YuNetParams, YuNetDetector, "...")
 
-— its kind, its name in the config, its parameters dataclass (``edge.params``: types,
+— its kind, its name in the config, its parameters dataclass (``edge.shared.params``: types,
 defaults, ranges, help) and what builds it from a parameters object. The registry finds
 them by looking at the modules of ``edge.detectors``, ``edge.sources`` and ``edge.sinks``;
 the config's schema (``edge.config``), its defaults (``maskwatch.toml`` is generated from

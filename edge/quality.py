@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-from edge.params import Params, param
+from edge.shared.params import Params, param
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,7 +95,7 @@ def measure(frame: np.ndarray, face, margin: float) -> Quality:
     """The quality of ``face`` (a detector ``Face``) in ``frame`` (RGB uint8)."""
     import cv2
 
-    from edge.crop import crop_face, outside_fraction
+    from edge.shared.crop import crop_face, outside_fraction
 
     x, y, w, h = face.box
     inner = frame[max(0, y):y + h, max(0, x):x + w]

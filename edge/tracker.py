@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.boxes import match
-from edge.params import Params, param
+from edge.shared.boxes import match
+from edge.shared.params import Params, param
 
 VIOLATION_LABEL = "without_mask"
 MASKED_LABEL = "with_mask"

@@ -61,7 +61,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from edge import checks
-from edge.params import Params, param
+from edge.shared.params import Params, param
 from edge.sinks.log import event_json
 from edge.sinks.snapshot import NAME as SNAPSHOT_NAME
 from edge.sinks.snapshot import snapshot_name

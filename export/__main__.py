@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import SCHEMA_VERSION, ModelError, ModelFile, sha256_of, validate_card
-from edge.classifier import Classifier
+from edge.shared.card import SCHEMA_VERSION, ModelError, ModelFile, sha256_of, validate_card
+from edge.shared.classifier import Classifier
 from export.convert import FLAVOURS, convert
 from export.parity import DEFAULT_GATES, failures, measure, median_latency_ms
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "input": {"size": size, "dtype": "uint8 RGB pixels 0..255 (float32 files take the same "
                   "values as float)", "color": "RGB",
                   "preprocessing": "in the graph (first layer of the model)",
-                  "crop": "edge.crop: square, margin 0.2 of the longer side, clipped"},
+                  "crop": "edge.shared.crop: square, margin 0.2 of the longer side, clipped"},
         "backbone": metrics.get("settings", {}).get("backbone", "unknown"),
         "training": {"data": metrics.get("settings", {}).get("data"), "sizes": metrics.get("sizes"),
                      "audit": {k: v for k, v in metrics.get("audit", {}).items() if k != "skipped"},

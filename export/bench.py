@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import ModelError, load_card
-from edge.classifier import Classifier
+from edge.shared.card import ModelError, load_card
+from edge.shared.classifier import Classifier
 from export.parity import median_latency_ms
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import load_card
-from edge.classifier import Classifier
+from edge.shared.card import load_card
+from edge.shared.classifier import Classifier
 from export.parity import median_latency_ms
 from train.data import read_split_images
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from edge.classifier import Classifier
+from edge.shared.classifier import Classifier
 
 # Per format: minimum top-1 agreement with Keras, maximum |Δp|, maximum accuracy drop (points).
 DEFAULT_GATES = {

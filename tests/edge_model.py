@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import SCHEMA_VERSION, sha256_of
+from edge.shared.card import SCHEMA_VERSION, sha256_of
 
 NAME = "bluemask"
 CLASSES = ("with_mask", "without_mask")

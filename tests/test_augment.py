@@ -27,7 +27,7 @@ def run(names, image, times=16, seed=0):
 def face():
     from skimage import data
 
-    from edge.crop import resize_face
+    from edge.shared.crop import resize_face
 
     return resize_face(data.astronaut()[40:250, 150:360], SIZE)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from edge.measure.evaluate import Observed, Truth, scene_metrics
-from edge.measure.split import make_folds
-from edge.measure.voc import Annotation, Scene
 from edge.quality import Gate
+from facedata.split import make_folds
+from facedata.voc import Annotation, Scene
 from train import cv
 
 LABELS = ("with_mask", "without_mask")

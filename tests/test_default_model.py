@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.card import load_card, resolve_model, sha256_of
-from edge.classifier import Classifier
 from edge.config import load_config
-from edge.crop import crop_face
 from edge.pipeline import build_detector
 from edge.samples import sample_frames
+from edge.shared.card import load_card, resolve_model, sha256_of
+from edge.shared.classifier import Classifier
+from edge.shared.crop import crop_face
 from tests.conftest import ROOT
 
 DEFAULT = ROOT / "models" / "default"

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edge.boxes import iou
 from edge.config import ConfigError, load_config
-from edge.crop import crop_face
 from edge.detectors import Detector, Face, Found, FrameRefused, make_detector
 from edge.detectors.blazeface import MODELS, letterbox, ssd_anchors, weighted_nms
 from edge.detectors.haar import HaarDetector, HaarParams
 from edge.measure.detection import evaluate_detector, score
 from edge.measure.tune_haar import group_windows
-from edge.measure.voc import Annotation, Scene, load_scenes
 from edge.pipeline import build_detector
+from edge.shared.boxes import iou
+from edge.shared.crop import crop_face
+from facedata.voc import Annotation, Scene, load_scenes
 
 
 @pytest.fixture(scope="module", params=["short", "full"])

@@ -23,17 +23,17 @@ import pytest
 
 from edge.__main__ import main
 from edge.config import load_config
-from edge.crop import crop_face
 from edge.demo import run_demo
 from edge.detectors.haar import HaarDetector
-from edge.measure.voc import load_scenes
 from edge.notify import Notifier
 from edge.pipeline import Pipeline, with_source
 from edge.samples import sample_frames, write_frames
+from edge.shared.crop import crop_face
 from edge.sinks import SafeSink
 from edge.sinks.gpio import GpioSink
 from edge.sinks.log import LogSink
 from edge.sources import Frame, SourceError
+from facedata.voc import load_scenes
 from tests import edge_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -388,7 +388,7 @@ def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys, d
     # in the same 640x480 frames.
     from edge.detectors import make_detector
     from edge.measure.detection import evaluate_detector
-    from edge.measure.voc import framed
+    from facedata.voc import framed
 
     params = dataclasses.asdict(getattr(load_config(None).detector, detector))
     placed = list(framed(scenes, (640, 480)))

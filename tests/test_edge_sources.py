@@ -160,7 +160,7 @@ def test_without_picamera2_installed_the_message_says_how_to_install_it():
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp"])
 def test_the_header_gives_the_size_before_decoding(ext, tmp_path):
-    from edge.images import dimensions
+    from edge.shared.images import dimensions
 
     for w, h in ((128, 96), (17, 300)):
         ok, data = cv2.imencode(ext, np.zeros((h, w, 3), np.uint8))
@@ -168,7 +168,7 @@ def test_the_header_gives_the_size_before_decoding(ext, tmp_path):
 
 
 def test_a_webp_lossless_picture_and_a_progressive_jpeg_are_sized_too():
-    from edge.images import dimensions
+    from edge.shared.images import dimensions
 
     image = np.random.default_rng(0).integers(0, 255, (40, 70, 3), np.uint8)
     ok, data = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])   # lossless
@@ -180,7 +180,7 @@ def test_a_webp_lossless_picture_and_a_progressive_jpeg_are_sized_too():
 def test_what_is_not_a_sane_picture_is_refused_with_the_reason(tmp_path):
     import os
 
-    from edge.images import UnreadableImage, read_bgr
+    from edge.shared.images import UnreadableImage, read_bgr
     from tests.strange_files import bomb_png
 
     good = tmp_path / "good.png"

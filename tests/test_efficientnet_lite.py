@@ -202,7 +202,7 @@ def test_keras_matches_the_pytorch_network_the_weights_came_from(
 # --- the backbone through the product's own train → export path -------------------------
 
 def test_tiny_two_phase_run_exports_and_passes_the_int8_gate(weights_file, tmp_path):
-    from edge.card import load_card
+    from edge.shared.card import load_card
     from export.__main__ import main as export_main
     from tests.synthetic import write_class_folders
     from train.__main__ import main as train_main

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.card import ModelError, load_card, resolve_model, validate_card
-from edge.classifier import Classifier
+from edge.shared.card import ModelError, load_card, resolve_model, validate_card
+from edge.shared.classifier import Classifier
 from export.__main__ import main as export_main
 from tests.synthetic import CLASSES, write_class_folders
 from train import data

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.config import ConfigError, load_config
-from edge.images import UnreadableImage, read_bgr
+from edge.shared.images import UnreadableImage, read_bgr
 
 FUZZ = settings(derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.crop import crop_face
 from edge.detectors.yunet import YuNetDetector
+from edge.shared.crop import crop_face
 from facedata import masks as fm
 
 

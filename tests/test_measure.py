@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from edge.__main__ import main as edge_main
-from edge.images import UnreadableImage, read_rgb
-from edge.measure import compare_detectors, split
-from edge.measure.voc import (
+from edge.measure import compare_detectors
+from edge.shared.images import UnreadableImage, read_rgb
+from facedata import split
+from facedata.voc import (
     Annotation,
     Scene,
     SplitError,

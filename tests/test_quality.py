@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.crop import outside_fraction
 from edge.detectors import Face
 from edge.quality import Gate, Quality, measure, yaw
+from edge.shared.crop import outside_fraction
 
 
 @pytest.fixture(scope="module")

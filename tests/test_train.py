@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.crop import crop_face, square_box
+from edge.shared.crop import crop_face, square_box
 from tests.synthetic import write_class_folders
 from train import data
 
@@ -183,8 +183,8 @@ def test_crop_is_rows_first_and_square():
 
 
 def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
-    from edge.images import read_rgb
-    from edge.measure.voc import load_scenes
+    from edge.shared.images import read_rgb
+    from facedata.voc import load_scenes
     from train.prepare import prepare
 
     out = tmp_path / "faces"
@@ -204,8 +204,8 @@ def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
 
 def test_prepare_cuts_the_detectors_boxes_from_the_training_photos_only(tmp_path):
     from edge.detectors import make_detector
-    from edge.measure import split
-    from edge.measure.voc import framed, load_scenes
+    from facedata import split
+    from facedata.voc import framed, load_scenes
     from tests.synthetic import write_voc
     from train.prepare import main as prepare_main
 

@@ -20,7 +20,7 @@ face, the light, the lens and the motion, the JPEG encoder.
   side of this one (10–35% of the crop from the left, right or top; 10-20% from below): a
   hand, another head, a collar.
 - ``edge``: 15% of the time, black over 10–40% of one side: a face cut by the frame's edge
-  as ``edge.crop`` shows it.
+  as ``edge.shared.crop`` shows it.
 """
 
 from __future__ import annotations

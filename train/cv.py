@@ -5,7 +5,7 @@
     python -m train.cv --report camera seed-aug ...
 
 The training photos of the scene split (``splits/scenes.json``, part ``train``) are dealt
-into ``--folds`` folds by photo (``edge.measure.split.make_folds``). For each fold, one
+into ``--folds`` folds by photo (``facedata.split.make_folds``). For each fold, one
 model is trained with ``python -m train`` on everything else: the faces of the other
 folds' photos, their synthetic masks, and the one-person pictures (``--exclude-photos``
 leaves a fold's photos out through the manifests). Then the whole pipeline runs on the
@@ -43,15 +43,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.boxes import match
 from edge.config import load_config
-from edge.crop import crop_face, resize_face
-from edge.measure.detection import IOU
-from edge.measure.evaluate import Observed, Truth, scene_metrics
-from edge.measure.split import make_folds
-from edge.measure.voc import framed, load_scenes, read_split
 from edge.quality import Gate, Quality, measure
+from edge.shared.boxes import match
+from edge.shared.crop import crop_face, resize_face
 from edge.tracker import VIOLATION_LABEL, Tracker, TrackerParams
+from facedata.scoring import IOU, Observed, Truth, scene_metrics
+from facedata.split import make_folds
+from facedata.voc import framed, load_scenes, read_split
 
 log = logging.getLogger("train.cv")
 
@@ -68,7 +67,7 @@ KN = ((1, 1), (2, 3), (3, 3), (2, 5), (3, 5), (4, 5), (3, 7), (4, 7), (5, 7))
 
 
 class KerasFaces:
-    """The classifier interface of ``edge.classifier.Classifier`` over a Keras model."""
+    """The classifier interface of ``edge.shared.classifier.Classifier`` over a Keras model."""
 
     def __init__(self, model_dir: Path):
         import keras

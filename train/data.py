@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
-from edge.crop import resize_face
+from edge.shared.crop import resize_face
 from train import manifest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

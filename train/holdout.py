@@ -2,7 +2,7 @@
 
     python -m train.holdout --folders ../shared/data/prajna --out splits/prajna.json
 
-Like the photo split of the scenes (``edge.measure.split``), this fixes which pictures no
+Like the photo split of the scenes (``facedata.split``), this fixes which pictures no
 shipped model trains on, so that ``edge eval --zoo`` can put masks on unmasked faces the
 model never saw. A person is a group: exact and near duplicates (``train.data``) and
 pasted-mask twins (``train.prepare.twin_groups``) stay on one side. The split is
@@ -20,8 +20,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from edge.images import UnreadableImage, read_rgb
-from edge.measure import MeasureError
+from edge.shared.images import UnreadableImage, read_rgb
+from facedata import DataError
 from train import data
 from train.prepare import class_files, twin_groups, twin_key
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         doc = make_holdout(args.folders, args.fraction, args.seed)
-    except (MeasureError, ValueError) as exc:
+    except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ box and five landmarks in the crop's pixels (for ``train.synth``), and ``prepare
 counts what was kept and why not.
 
 ``--voc``: Pascal-VOC photos, each shown as the camera would frame it
-(``edge.measure.voc.in_frame``), exactly as ``edge eval --scenes`` cuts it. Which box is
+(``facedata.voc.in_frame``), exactly as ``edge eval --scenes`` cuts it. Which box is
 cut (``--boxes``):
 
 - ``detector`` (default): the configured detector (``--config``, else the shipped one) runs
@@ -45,14 +45,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from edge.boxes import match
 from edge.config import ConfigError, load_config
-from edge.crop import crop_face, square_box
 from edge.detectors import FrameRefused
-from edge.images import UnreadableImage, read_rgb
-from edge.measure import MeasureError
-from edge.measure.detection import IOU
-from edge.measure.voc import framed, load_scenes, parse_frame_size
+from edge.shared.boxes import match
+from edge.shared.crop import crop_face, square_box
+from edge.shared.images import UnreadableImage, read_rgb
+from facedata import DataError
+from facedata.scoring import IOU
+from facedata.voc import framed, load_scenes, parse_frame_size
 from train import manifest
 from train.data import IMAGE_SUFFIXES
 
@@ -159,7 +159,7 @@ def class_files(data_dir: Path) -> list[tuple[Path, str]]:
     """``(picture, class)`` for every picture of ``data_dir/<class>/``."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise MeasureError(f"{data_dir} is not a folder of class folders (README: Data)")
+        raise DataError(f"{data_dir} is not a folder of class folders (README: Data)")
     return [(p, d.name) for d in sorted(data_dir.iterdir()) if d.is_dir()
             for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             summary = prepare(args.voc, args.out, margin, args.min_size, labels,
                               detector=detector, split=args.split, frame=args.frame)
-    except (ConfigError, MeasureError) as exc:
+    except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.folders:

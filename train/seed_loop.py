@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import resolve_model
 from edge.config import load_config, with_overrides
-from edge.crop import crop_face, resize_face
 from edge.detectors.haar import SEED_HAAR, HaarDetector
+from edge.shared.card import resolve_model
+from edge.shared.crop import crop_face, resize_face
 from edge.sources import make_source
 
 BASELINE_FRAMES = 20   # it is slow, and the ratio settles fast

@@ -32,7 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from edge.detectors import FrameRefused
-from edge.images import UnreadableImage, read_rgb
+from edge.shared.images import UnreadableImage, read_rgb
 from facedata import masks as fm
 from train import manifest
 

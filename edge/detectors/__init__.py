@@ -14,7 +14,7 @@ bench and ``train.prepare`` can crop every face without checking:
   landmarks are finite or absent.
 
 A constructor that rejects one of its parameters (a model file that isn't there) raises
-``edge.params.ParamError`` naming it, so the config can report the dotted key
+``edge.shared.params.ParamError`` naming it, so the config can report the dotted key
 (``detector.yunet.model: …``).
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from edge.params import Params, param
+from edge.shared.params import Params, param
 
 MIN_FRAME_SIDE = 16
 MAX_FRAME_ASPECT = 16.0

@@ -26,10 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.classifier import load_interpreter
 from edge.detectors import Detector, Found
-from edge.params import ParamError, Params, param
 from edge.plugins import Plugin
+from edge.shared.classifier import load_interpreter
+from edge.shared.params import ParamError, Params, param
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "blazeface"
 

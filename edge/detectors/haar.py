@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 
 from edge.detectors import Detector, Found
-from edge.params import ParamError, Params, param
 from edge.plugins import Plugin
+from edge.shared.params import ParamError, Params, param
 
 CASCADE = "haarcascade_frontalface_default.xml"
 

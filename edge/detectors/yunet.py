@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from edge.detectors import Detector, Found
-from edge.params import ParamError, Params, param
 from edge.plugins import Plugin
+from edge.shared.params import ParamError, Params, param
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "yunet"
 MODELS = {"n": "yunet_n_640_640.onnx", "s": "yunet_s_640_640.onnx"}

@@ -1,17 +1,14 @@
-"""Measuring the edge runtime, apart from the runtime itself.
+"""Measuring the edge runtime, apart from the runtime itself (``edge run`` imports nothing
+from here).
 
-- ``voc``: Pascal-VOC photos with annotated faces, and the photo split (train / eval).
-- ``detection``: detection recall, precision and time per frame on those photos.
+- ``detection``: detection recall, precision and time per frame on annotated photos.
 - ``evaluate``: ``python -m edge eval``, the whole pipeline on photos or face crops.
-- ``bench``: ``python -m edge bench``, where a frame's time goes.
-- ``tune_haar``: a parameter search for the Haar cascade.
 - ``zoo``: the mask zoo of ``edge eval --zoo``.
-- ``soak``, ``webload``, ``replay``, ``compare_detectors``, ``split``: see each.
+- ``bench``: ``python -m edge bench``, where a frame's time goes.
+- ``compare_detectors``, ``tune_haar``: the detector table, the Haar parameter search.
+- ``soak``, ``webload``: weeks in minutes; what viewers and strangers cost the loop.
+- ``replay``: every box, probability and event of a folder of frames, to compare machines.
 
-Nothing in the Pi's run loop imports from here.
+The photos and their truth come from ``facedata``; a problem with them is a
+``facedata.DataError``.
 """
-
-
-class MeasureError(Exception):
-    """The photos, face crops, frames or split a measurement was given can't be used; the
-    message says what to give instead (``python -m edge`` exits 2 with it)."""

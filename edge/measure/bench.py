@@ -32,9 +32,9 @@ import time
 from pathlib import Path
 
 from edge.measure.detection import frame_ms
-from edge.params import ParamError
 from edge.pipeline import STAGES, Pipeline
 from edge.plugins import plugins
+from edge.shared.params import ParamError
 from edge.sinks import SafeSink
 from edge.sinks.log import LogSink
 from edge.sources import make_source

@@ -5,7 +5,7 @@
 
 Rows: YuNet n and s at several ``detect_width`` and ``score`` settings, BlazeFace full and
 short, and Haar at its tuned defaults (each otherwise at its own defaults). Each photo is
-shown in a 640x480 frame at its own pixel size (``edge.measure.voc.in_frame``), so
+shown in a 640x480 frame at its own pixel size (``facedata.voc.in_frame``), so
 ``detect_width`` and BlazeFace's letterbox shrink faces as much as they would on a
 640x480 camera. Figures as in ``edge.measure.detection``: IoU >= 0.5, for all faces and for
 faces >= ``--min-face`` px. With ``--split``, one table per part: choose a setting on the
@@ -26,10 +26,10 @@ from pathlib import Path
 import cv2
 
 from edge.detectors import make_detector
-from edge.images import read_rgb
-from edge.measure import MeasureError
 from edge.measure.detection import evaluate_detector, format_table, frame_ms
-from edge.measure.voc import PARTS, framed, load_scenes, parse_frame_size, select_part
+from edge.shared.images import read_rgb
+from facedata import DataError
+from facedata.voc import PARTS, framed, load_scenes, parse_frame_size, select_part
 
 YUNET_GRID = {"model": ("n", "s"), "detect_width": (320, 480, 640), "score": (0.5, 0.6, 0.7, 0.8)}
 TIMING_FRAMES = 40
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         summary = compare(args.scenes, args.split, args.frame, args.min_face, args.threads)
-    except MeasureError as exc:
+    except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for part, results in summary["results"].items():

@@ -1,18 +1,5 @@
-"""Detection-only evaluation on Pascal-VOC scenes: recall, precision and time per frame.
-
-A detection is a true positive when greedy one-to-one matching (``edge.boxes.match``) pairs
-it with an annotated face at IoU >= 0.5; the mask label plays no part here.
-
-Two sets of figures come back:
-
-- ``all``: every annotated face and every detection count.
-- ``large``: the faces at least ``min_face`` px wide, the ones big enough to classify and
-  the size a doorway camera sees. Recall is over those faces only. For precision, a
-  detection is a false positive only if it matched no face at all *and* is itself at least
-  ``min_face`` px wide. A detection matched to a smaller face is a real face, and a small
-  unmatched one belongs to the population we are not scoring, so neither is counted either
-  way. Without this rule a detector that also finds small faces would be charged for them.
-"""
+"""Detection-only evaluation on Pascal-VOC scenes: recall and precision
+(``facedata.scoring.score``) and time per frame."""
 
 from __future__ import annotations
 
@@ -22,41 +9,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge.boxes import match
 from edge.detectors import FrameRefused
-from edge.images import read_rgb
-from edge.measure.voc import Scene
-
-IOU = 0.5
-
-
-def _summary(faces: int, tp: int, fp: int) -> dict:
-    return {"faces": faces, "tp": tp, "fp": fp,
-            "recall": tp / faces if faces else 0.0,
-            "precision": tp / (tp + fp) if tp + fp else 0.0}
-
-
-def score(predictions: Sequence[Sequence[tuple[int, int, int, int]]], scenes: Sequence[Scene],
-          min_face: int = 32) -> dict:
-    """Recall and precision of predicted ``(x, y, w, h)`` boxes, one list per scene.
-
-    :returns: ``{"all": {...}, "large": {...}}``, each ``faces, tp, fp, recall, precision``
-        (see the module docstring for what counts in ``large``).
-    """
-    faces = tp = fp = faces_large = tp_large = fp_large = 0
-    for pred, scene in zip(predictions, scenes, strict=True):
-        truth = [ann.box for ann in scene.faces]
-        truth_of = dict(match(list(pred), truth, IOU))
-        faces += len(truth)
-        faces_large += sum(t[2] >= min_face for t in truth)
-        tp += len(truth_of)
-        fp += len(pred) - len(truth_of)
-        for i, box in enumerate(pred):
-            if i in truth_of:
-                tp_large += truth[truth_of[i]][2] >= min_face
-            else:
-                fp_large += box[2] >= min_face
-    return {"all": _summary(faces, tp, fp), "large": _summary(faces_large, tp_large, fp_large)}
+from edge.shared.images import read_rgb
+from facedata.scoring import score
+from facedata.voc import Scene
 
 
 def evaluate_detector(detector, scenes: Sequence[Scene], min_face: int = 32,

@@ -1,14 +1,14 @@
 """``python -m edge eval``: how good is a model, through the code that runs on the Pi.
 
 ``--faces DIR`` — face crops in one sub-folder per class (``DIR/with_mask/*.jpg`` …), through
-the same :class:`~edge.classifier.Classifier`: accuracy, per-class precision / recall / F1
+the same :class:`~edge.shared.classifier.Classifier`: accuracy, per-class precision / recall / F1
 and the confusion matrix.
 
 ``--scenes DIR`` — whole photos with Pascal-VOC face boxes, through the whole pipeline
 (configured detector, crop margin, classifier and the tracker's without_mask threshold).
 With ``--split FILE`` only the photos of one part (``--part``, by default ``eval``: the
 photos held out from training). Each photo is shown in a ``--frame`` (640x480) at its own
-pixel size, as the camera would give it (``edge.measure.voc.in_frame``). Reported:
+pixel size, as the camera would give it (``facedata.voc.in_frame``). Reported:
 
 * detection recall and precision at IoU ≥ 0.5 — for all faces, and for faces at least
   ``--min-face`` px wide. In the second column small faces are *ignored*, not counted
@@ -29,22 +29,21 @@ import dataclasses
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge.boxes import match
 from edge.config import Config
-from edge.crop import crop_face
 from edge.detectors import FrameRefused
-from edge.images import UnreadableImage, read_rgb
-from edge.measure import MeasureError
-from edge.measure.detection import IOU
-from edge.measure.voc import Scene, framed, load_scenes
-from edge.quality import Gate, Quality, measure
+from edge.quality import Gate, measure
+from edge.shared.boxes import match
+from edge.shared.crop import crop_face
+from edge.shared.images import UnreadableImage, read_rgb
 from edge.sources.images import EXTENSIONS
 from edge.tracker import VIOLATION_LABEL
+from facedata import DataError
+from facedata.scoring import IOU, Observed, Truth, ratio, scene_metrics
+from facedata.voc import Scene, framed, load_scenes
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +57,24 @@ def _progress(items, desc: str):
     return tqdm(items, desc=desc, disable=None, file=sys.stderr, leave=False)
 
 
-def _ratio(num: int, den: int) -> float | None:
-    return num / den if den else None
-
-
 # --- face crops -----------------------------------------------------------------------
 def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
     """Classify every image under ``folder/<class>/``; return counts and metrics."""
     labels = list(classifier.labels)
     if not Path(folder).is_dir():
-        raise MeasureError(f"{folder} is not a folder: give --faces a folder with one sub-folder "
+        raise DataError(f"{folder} is not a folder: give --faces a folder with one sub-folder "
                            f"of face crops per class of the model ({', '.join(labels)})")
     class_dirs = sorted(p for p in Path(folder).iterdir() if p.is_dir())
     unknown = [p.name for p in class_dirs if p.name not in labels]
     if not class_dirs or unknown:
-        raise MeasureError(f"{folder}: needs one sub-folder per class of the model "
+        raise DataError(f"{folder}: needs one sub-folder per class of the model "
                            f"({', '.join(labels)})"
                            + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     items = [(p, labels.index(d.name)) for d in class_dirs for p in sorted(d.iterdir())
              if p.suffix.lower() in EXTENSIONS]
     items = items[:limit] if limit else items
     if not items:
-        raise MeasureError(f"{folder}: no images ({', '.join(sorted(EXTENSIONS))}) in its class "
+        raise DataError(f"{folder}: no images ({', '.join(sorted(EXTENSIONS))}) in its class "
                            "folders")
     confusion = np.zeros((len(labels), len(labels)), dtype=int)
     skipped = 0
@@ -91,11 +86,11 @@ def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
             continue
         confusion[truth, int(np.argmax(classifier.classify([face])[0]))] += 1
     if skipped == len(items):
-        raise MeasureError(f"{folder}: none of its {skipped} images could be read")
+        raise DataError(f"{folder}: none of its {skipped} images could be read")
     per_class = {}
     for i, label in enumerate(labels):
         tp, predicted, actual = confusion[i, i], confusion[:, i].sum(), confusion[i, :].sum()
-        precision, recall = _ratio(tp, predicted), _ratio(tp, actual)
+        precision, recall = ratio(tp, predicted), ratio(tp, actual)
         f1 = (2 * precision * recall / (precision + recall)
               if precision and recall else (0.0 if actual else None))
         per_class[label] = {"precision": precision, "recall": recall, "f1": f1,
@@ -103,7 +98,7 @@ def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
     total = int(confusion.sum())
     return {"kind": "faces", "dir": str(folder), "model": str(classifier.model.path),
             "images": total, "unreadable": skipped, "labels": labels,
-            "accuracy": _ratio(int(np.trace(confusion)), total),
+            "accuracy": ratio(int(np.trace(confusion)), total),
             "per_class": per_class, "confusion": confusion.tolist()}
 
 
@@ -123,27 +118,6 @@ def faces_table(r: dict) -> str:
 
 
 # --- whole photos ---------------------------------------------------------------------
-@dataclass
-class Observed:
-    """One detection in one photo, as the pipeline sees it."""
-
-    width: int
-    p: float = 0.0                   # the classifier's p(without_mask)
-    label: str | None = None         # its top class
-    unjudged: str | None = None      # why the quality gate left it unjudged (None: judged)
-    quality: Quality | None = None
-    truth: Truth | None = None
-
-
-@dataclass
-class Truth:
-    """One annotated face."""
-
-    label: str
-    width: int
-    detection: Observed | None = None
-
-
 def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
                    frame: tuple[int, int] | None, gate: Gate | None = None
                    ) -> tuple[list[Truth], list[Observed], int]:
@@ -177,46 +151,6 @@ def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
     return truths, detections, images
 
 
-def scene_metrics(truths: list[Truth], detections: list[Observed], labels,
-                  threshold: float, min_width: int = 0) -> dict:
-    """Detection, classification and end-to-end numbers at a without_mask ``threshold``,
-    ignoring faces under ``min_width``.
-
-    An unjudged face is found (detection) but neither right nor wrong (classification), and
-    never flagged: it counts against without_mask recall, which is what a still photo loses
-    by abstaining."""
-    faces = [t for t in truths if t.width >= min_width]
-    found = [t for t in faces if t.detection is not None]
-    judged = [t for t in found if t.detection.unjudged is None]
-    counted = [d for d in detections
-               if (d.truth.width if d.truth else d.width) >= min_width]
-    known = [t for t in judged if t.label in labels]
-    unmasked = [t for t in faces if t.label == VIOLATION_LABEL]
-
-    def flagged(d: Observed | None) -> bool:
-        return d is not None and d.unjudged is None and d.p >= threshold
-
-    alarms = [d for d in counted if flagged(d) and not (d.truth and d.truth.label not in labels)]
-    return {
-        "faces": len(faces), "detections": len(counted), "matched": len(found),
-        "detection_recall": _ratio(len(found), len(faces)),
-        "detection_precision": _ratio(len(found), len(counted)),
-        "unjudged": len(found) - len(judged),
-        "unjudged_detections": sum(d.unjudged is not None for d in counted),
-        "classification_accuracy": _ratio(sum(t.detection.label == t.label for t in known),
-                                          len(known)),
-        "classified": len(known),
-        "without_mask_faces": len(unmasked),
-        "without_mask_recall": _ratio(sum(flagged(t.detection) for t in unmasked), len(unmasked)),
-        "without_mask_recall_judged": _ratio(
-            sum(flagged(t.detection) for t in unmasked),
-            sum(t.detection is not None and t.detection.unjudged is None for t in unmasked)),
-        "flagged": len(alarms),
-        "without_mask_precision": _ratio(sum(d.truth is not None and d.truth.label == VIOLATION_LABEL
-                                             for d in alarms), len(alarms)),
-    }
-
-
 def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face: int = 32,
                     limit: int | None = None, split: Path | None = None, part: str = "eval",
                     frame: tuple[int, int] | None = (640, 480)) -> dict:
@@ -227,7 +161,7 @@ def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face
     gate = config.judge
     truths, detections, images = collect_scenes(config, detector, classifier, scenes, frame, gate)
     if not images:
-        raise MeasureError(f"{folder}: none of its {len(scenes)} photos could be read")
+        raise DataError(f"{folder}: none of its {len(scenes)} photos could be read")
     labels, threshold = tuple(classifier.labels), config.tracker.threshold
     return {"kind": "scenes", "dir": str(folder), "model": str(classifier.model.path),
             "split": str(split) if split else None, "part": part if split else "all",
@@ -275,13 +209,13 @@ def mask_zoo(config: Config, detector, classifier, args) -> dict:
     from edge.plugins import plugin
 
     if not args.split:
-        raise MeasureError("--zoo needs --split: it masks the faces of the held-out photos")
+        raise DataError("--zoo needs --split: it masks the faces of the held-out photos")
     yunet = detector if config.detector.name == "yunet" else plugin("detector", "yunet").make(
         config.detector.yunet)  # the zoo needs landmarks to fit a mask
     faces = zoo.held_out_faces(yunet, args.scenes, args.split, args.min_face, args.prajna,
                                args.prajna_split)
     if not faces:
-        raise MeasureError("--zoo: no held-out unmasked face was found to put masks on")
+        raise DataError("--zoo: no held-out unmasked face was found to put masks on")
     sources = {"from held-out photos": sum(f.kind == "photo" for f in faces),
                "held-out one-person pictures": sum(f.kind == "picture" for f in faces)}
     rows = zoo.run_zoo(classifier, faces, args.zoo, config.model.margin,

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.config import load_config, with_overrides
-from edge.crop import crop_face
-from edge.images import read_rgb
 from edge.plugins import plugins
+from edge.shared.crop import crop_face
+from edge.shared.images import read_rgb
 from edge.sources.images import EXTENSIONS
 
 TOLERANCE = 1e-4

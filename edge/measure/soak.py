@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 from edge.config import ConfigError, load_config, with_overrides
-from edge.measure import MeasureError
 from edge.pipeline import Pipeline, StartupError
 from edge.sinks import SinkContext, make_sinks
 from edge.sources import SourceError, make_source
+from facedata import DataError
 
 MB_PER_10K_FRAMES = 1.0
 SOAK_COOLDOWN = 0.1
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             config = dataclasses.replace(config, source=dataclasses.replace(config.source,
                                                                             fps=0.0))
             result = soak(config, args.frames, args.warmup, Path(tmp) / "snapshots")
-        except (ConfigError, StartupError, SourceError, MeasureError) as exc:
+        except (ConfigError, StartupError, SourceError, DataError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     print(table(result))

@@ -33,9 +33,9 @@ import time
 import cv2
 
 from edge.detectors.haar import SEED_HAAR, HaarDetector, HaarParams
-from edge.images import read_rgb
 from edge.measure.detection import evaluate_detector, format_table, frame_ms, score
-from edge.measure.voc import load_scenes
+from edge.shared.images import read_rgb
+from facedata.voc import load_scenes
 
 # One cascade pass per combination of these...
 PASS_GRID = {

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.boxes import match
-from edge.crop import crop_face
 from edge.detectors import FrameRefused
-from edge.images import UnreadableImage, read_rgb
-from edge.measure import MeasureError
-from edge.measure.detection import IOU
-from edge.measure.voc import framed, load_scenes
+from edge.shared.boxes import match
+from edge.shared.crop import crop_face
+from edge.shared.images import UnreadableImage, read_rgb
 from edge.tracker import MASKED_LABEL, VIOLATION_LABEL
+from facedata import DataError
+from facedata.scoring import IOU
+from facedata.voc import framed, load_scenes
 
 # name: (template family, None for each face's own random one; style kind of
 # facedata.masks.random_style)
@@ -66,7 +66,7 @@ def held_out_faces(yunet, scenes_dir: Path, split: Path, min_face: int,
         try:
             names = json.loads(Path(prajna_split).read_text())["eval"]
         except (OSError, ValueError, KeyError) as exc:
-            raise MeasureError(f"{prajna_split}: not a split file with an 'eval' list ({exc})") \
+            raise DataError(f"{prajna_split}: not a split file with an 'eval' list ({exc})") \
                 from None
         for name in names:
             if not name.startswith(VIOLATION_LABEL + "/"):

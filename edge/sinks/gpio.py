@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from edge.params import Params, param
 from edge.plugins import Plugin
+from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
 PINS = ("green", "red", "buzzer")

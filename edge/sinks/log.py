@@ -24,8 +24,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge.params import Params, param
 from edge.plugins import Plugin
+from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from edge import checks
-from edge.params import Params, param
 from edge.plugins import Plugin
+from edge.shared.params import Params, param
 from edge.sinks.log import event_json
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from edge.params import Params, param
 from edge.plugins import Plugin
+from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.params import Params, param
+from edge.shared.params import Params, param
 
 # A file or stream frame bigger than this on its longer side is shrunk as it is read: an
 # 8000x6000 photo in a folder would otherwise cost 144 MB a copy in every stage after it.

@@ -1,6 +1,6 @@
 """A folder of images, read in name order: for demos, evaluation and benchmarks.
 
-Each file goes through ``edge.images.read_bgr``: anything that is not a regular, readable,
+Each file goes through ``edge.shared.images.read_bgr``: anything that is not a regular, readable,
 sanely sized picture — a FIFO, a dangling or looping link, a file deleted since the folder
 was listed, a decompression bomb, junk — is skipped with one log line and counted
 (``skipped``), and the next file is read. A picture much bigger than ``MAX_FRAME_SIDE`` is
@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.images import SUFFIXES, UnreadableImage, read_bgr
-from edge.params import Params, param
 from edge.plugins import Plugin
+from edge.shared.images import SUFFIXES, UnreadableImage, read_bgr
+from edge.shared.params import Params, param
 from edge.sources import MAX_FRAME_SIDE, Frame, SourceError, bgr_to_frame_rgb
 
 log = logging.getLogger(__name__)

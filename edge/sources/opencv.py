@@ -20,8 +20,8 @@ from pathlib import Path
 
 import cv2
 
-from edge.params import Params, param
 from edge.plugins import Plugin
+from edge.shared.params import Params, param
 from edge.sources import Frame, SourceError, bgr_to_frame_rgb
 
 STREAM_TIMEOUT = 5.0  # seconds; a stop waits for at most one of these

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.params import Params, param
 from edge.plugins import Plugin
+from edge.shared.params import Params, param
 from edge.sources import Frame, SourceError, SourceUnusable
 
 FORMAT = "RGB888"  # 3 bytes a pixel: a quarter less to copy than XRGB8888

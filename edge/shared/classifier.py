@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.card import FORMAT_PREFERENCE, ModelError, ModelFile, resolve_model
-from edge.crop import DEFAULT_MARGIN, resize_face
-from edge.params import Params, param
+from edge.shared.card import FORMAT_PREFERENCE, ModelError, ModelFile, resolve_model
+from edge.shared.crop import DEFAULT_MARGIN, resize_face
+from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Three things a measurement needs besides the annotations themselves:
 
 - **the photo split**: a JSON file (``splits/scenes.json``, made by
-  ``python -m edge.measure.split``) naming which photos are for training and which are held
+  ``python -m facedata.split``) naming which photos are for training and which are held
   out for evaluation. ``load_scenes(..., split=FILE, part="eval")`` keeps one part, so
   training crops and end-to-end figures never come from the same photo;
 - **the camera's frame**: ``in_frame`` shows a photo as a camera giving 640x480 frames
@@ -11,7 +11,7 @@ Three things a measurement needs besides the annotations themselves:
   that a detector sees each face at the pixel size the ">= 32 px" figures speak of, and a
   detector that rescales its whole input (BlazeFace's letterbox, YuNet's ``detect_width``)
   rescales it as much as it would on the Pi;
-- ``framed``: each photo read (``edge.images.read_rgb``, the one image reader) and put in
+- ``framed``: each photo read (``edge.shared.images.read_rgb``, the one image reader) and put in
   its frame.
 """
 
@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.images import UnreadableImage, read_rgb
-from edge.measure import MeasureError
+from edge.shared.images import UnreadableImage, read_rgb
+from facedata import DataError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Scene:
     faces: tuple[Annotation, ...]
 
 
-class SplitError(MeasureError):
+class SplitError(DataError):
     """A split file that can't be read, or that doesn't belong to the photos it is used with."""
 
 
@@ -71,7 +71,7 @@ def load_scenes(voc_dir: Path, split: Path | None = None, part: str | None = Non
     voc_dir = Path(voc_dir)
     ann_dir, img_dir = voc_dir / "annotations", voc_dir / "images"
     if not ann_dir.is_dir() or not img_dir.is_dir():
-        raise MeasureError(f"{voc_dir} must hold images/ and annotations/ (Pascal VOC; "
+        raise DataError(f"{voc_dir} must hold images/ and annotations/ (Pascal VOC; "
                            "README: Data)")
     scenes = []
     for xml_path in sorted(ann_dir.glob("*.xml")):
@@ -82,7 +82,7 @@ def load_scenes(voc_dir: Path, split: Path | None = None, part: str | None = Non
         if image.is_file():
             scenes.append(Scene(image, tuple(read_annotation(xml_path))))
     if not scenes:
-        raise MeasureError(f"{voc_dir} has no annotated photos (annotations/NAME.xml beside "
+        raise DataError(f"{voc_dir} has no annotated photos (annotations/NAME.xml beside "
                            "images/NAME.jpg)")
     if split is None:
         return scenes
@@ -95,7 +95,7 @@ def read_split(path: Path) -> dict:
         doc = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise SplitError(f"split file {path} not found (make one with python -m "
-                         "edge.measure.split)") from None
+                         "facedata.split)") from None
     except (OSError, ValueError) as exc:
         raise SplitError(f"split file {path} is not readable JSON ({exc})") from None
     if not isinstance(doc, dict) or not all(isinstance(doc.get(p), list) for p in PARTS):

@@ -1,6 +1,6 @@
 """Split VOC photos once, by photo, into a training part and a held-out evaluation part.
 
-    python -m edge.measure.split --scenes ../shared/data/scenes --out splits/scenes.json
+    python -m facedata.split --scenes ../shared/data/scenes --out splits/scenes.json
 
 Faces from one photo share its people, light and camera, so a split of face crops lets the
 evaluation photos leak into training. This split is by photo: ``train.prepare --split``
@@ -23,9 +23,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from edge.measure import MeasureError
-from edge.measure.voc import PARTS, Scene, load_scenes
 from edge.tracker import VIOLATION_LABEL
+from facedata import DataError
+from facedata.voc import PARTS, Scene, load_scenes
 
 
 def make_split(scenes: list[Scene], eval_fraction: float = 0.3, seed: int = 42,
@@ -84,7 +84,7 @@ def counts(scenes: list[Scene], names: list[str], min_face: int = 32) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edge.measure.split", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m facedata.split", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenes", required=True, type=Path, help="VOC folder: images/, annotations/")
     p.add_argument("--out", required=True, type=Path, help="the split file to write")
@@ -96,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scenes = load_scenes(args.scenes)
         parts = make_split(scenes, args.eval_fraction, args.seed, args.min_face)
-    except (MeasureError, ValueError) as exc:
+    except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     doc = {
         "about": "VOC photos split by photo: train.prepare --split cuts training crops from "
                  "'train' only, edge eval --split scores 'eval' (held out). Made by "
-                 "python -m edge.measure.split.",
+                 "python -m facedata.split.",
         "scenes": args.scenes.name, "seed": args.seed, "eval_fraction": args.eval_fraction,
         "min_face": args.min_face,
         "counts": {part: counts(scenes, names, args.min_face) for part, names in parts.items()},

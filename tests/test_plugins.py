@@ -1,0 +1,66 @@
+"""Adding a plugin is one new file plus its TOML table: the toy detector of docs/plugins.md,
+added as that page says, is found, configured, checked, run, and keeps the contract."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edge.detectors
+from edge import plugins
+from edge.config import ConfigError, load_config, schema
+from tests.test_detectors import assert_inside
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "docs" / "examples" / "centre.py"
+
+
+@pytest.fixture
+def toy_added(tmp_path, monkeypatch):
+    """The example as edge/detectors/centre.py would be (in a folder of the package's
+    path, so the tree itself is untouched), with the registry's caches cleared."""
+    folder = tmp_path / "detectors"
+    folder.mkdir()
+    shutil.copy(EXAMPLE, folder / "centre.py")
+    monkeypatch.setattr(edge.detectors, "__path__", [*edge.detectors.__path__, str(folder)])
+    plugins.plugins.cache_clear()
+    schema.cache_clear()
+    yield
+    plugins.plugins.cache_clear()
+    schema.cache_clear()
+
+
+def test_the_toy_detector_is_one_file_and_one_table(toy_added, tmp_path):
+    from edge.config import defaults_toml
+    from edge.pipeline import build_detector
+
+    assert "centre" in plugins.plugins("detector")
+    assert "[detector.centre]" in defaults_toml()
+    config_file = tmp_path / "maskwatch.toml"
+    config_file.write_text('[detector]\nname = "centre"\n[detector.centre]\nsize = 0.5\n')
+    config = load_config(config_file)
+    detector = build_detector(config)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    (face,) = detector.detect(frame)
+    assert face.box == (200, 120, 240, 240) and face.score == 0.9
+    # Its table is checked like any other.
+    config_file.write_text('[detector]\nname = "centre"\n[detector.centre]\nsize = 2.0\n')
+    with pytest.raises(ConfigError, match="detector.centre.size: must be at most 1.0"):
+        load_config(config_file)
+
+
+def test_the_toy_detector_keeps_the_detector_contract(toy_added):
+    from edge.detectors import FrameRefused, make_detector
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    for drift in (-0.8, -0.6, 0.0, 0.6, 0.8):
+        faces = make_detector("centre", drift=drift).detect(frame)
+        assert_inside(faces, frame)
+        assert len(faces) == (0 if abs(drift) > 0.7 else 1)     # wholly outside: dropped
+        if abs(drift) == 0.6:                                   # cut by the edge: clipped
+            assert faces[0].x == 0 or faces[0].x + faces[0].w == 640
+    with pytest.raises(FrameRefused):
+        make_detector("centre").detect(np.zeros((2, 20000, 3), np.uint8))
