@@ -108,6 +108,8 @@ SOURCE  ?=
 CONFIG  ?=
 # BASELINE=0: bench without the seed-style loop, and so without installing TensorFlow.
 BASELINE ?= 1
+# LOOP=1: make run replays its frames for ever (Ctrl-C stops it): time to open the page.
+LOOP    ?=
 DEMO    := build/demo
 EDGE_CONFIG = $(if $(CONFIG),--config $(CONFIG))
 # FRAMES: how many frames make soak measures (after 500 of warm-up).
@@ -122,15 +124,17 @@ demo: $(STAMP_EDGE)  ## the pipeline on astronaut frames: annotated images + eve
 
 run: $(STAMP_EDGE) $(if $(SOURCE),,demo-frames)  ## the service loop on SOURCE (default: the demo frames), annotated into build/run
 	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge run $(or $(EDGE_CONFIG),$(if $(SOURCE),,--config $(DEMO)/run.toml)) \
-		--model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) --annotate build/run
+		--model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) --annotate build/run \
+		$(if $(filter 1,$(LOOP)),--loop)
 
 eval: need-sources $(STAMP_EDGE)  ## the whole pipeline on the held-out photos of SPLIT, the mask zoo on held-out faces, and the model's cross-validation
 	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --split $(SPLIT) \
 		--zoo $(MASKS) --prajna $(PRAJNA) --prajna-split $(HOLDOUT) --json build/eval-scenes.json
 
-bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, vs the seed-style loop
+bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, then the seed-style loop on the same frames
 	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \
-		$(if $(filter 0,$(BASELINE)),--no-baseline) --json build/bench.json
+		--json build/bench.json
+	$(if $(filter 0,$(BASELINE)),,$(PYTHON) -m train.seed_loop --bench build/bench.json)
 
 soak: $(STAMP_EDGE)  ## FRAMES frames through the whole pipeline, looping: fails if RSS or open files creep
 	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge.measure.soak $(EDGE_CONFIG) \

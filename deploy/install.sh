@@ -155,7 +155,8 @@ step "Code ($APP_DIR)"
 app=$DESTDIR$APP_DIR
 install -d -m 0755 "$app" "$app/models"
 # Replace, don't merge: a module deleted upstream must not linger.
-for item in edge deploy systemd models/default models/blazeface models/yunet pyproject.toml README.md; do
+# facedata: the photos and their scoring that `python -m edge eval` and `bench` need on the Pi.
+for item in edge facedata deploy systemd models/default models/blazeface models/yunet pyproject.toml README.md LICENSE; do
     rm -rf "${app:?}/$item"
     if [ -e "$SRC/$item" ]; then
         cp -R "$SRC/$item" "$app/$item"
@@ -166,6 +167,7 @@ find "$app" -path "$venv" -prune -o -name __pycache__ -type d -prune -exec rm -r
 # tree, and compiling every module on each start is slow on a Pi 4. -d names the
 # installed path in tracebacks even when installing under DESTDIR.
 "$venv/bin/python" -m compileall -q -d "$APP_DIR/edge" "$app/edge" >/dev/null
+"$venv/bin/python" -m compileall -q -d "$APP_DIR/facedata" "$app/facedata" >/dev/null
 # root-owned and read-only for the service (ProtectSystem=strict makes /opt
 # read-only anyway); world-readable so `python -m edge` works for any admin.
 find "$app" -path "$venv" -prune -o -type d -exec chmod 0755 {} + -o -type f -exec chmod u=rw,go=r {} +

@@ -27,12 +27,9 @@ COOLDOWN = 0.5
 RUN_CONFIG = f"""\
 # Written by `python -m edge demo --frames-only` for `make run` on the demo frames. They last
 # 2.4 s at 10 frames/s, so the tracker's cooldown is {COOLDOWN} s instead of 5 s: the violation
-# raised when the mask comes off clears after it is back on, before the frames end. There is
-# no GPIO off a Pi: the LEDs' sink is off.
+# raised when the mask comes off clears after it is back on, before the frames end.
 [tracker]
 cooldown = {COOLDOWN}
-[sinks.gpio]
-enabled = false
 """
 
 

@@ -61,6 +61,14 @@ def tiny_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def model() -> Path:
+    """The tests' model folder: a hand-wired blue-mask "classifier" (tests/edge_model.py)."""
+    from tests import edge_model
+
+    return edge_model.model_folder()
+
+
 @pytest.fixture
 def pins():
     """gpiozero's MockFactory for one test: pins whose states the test can read."""

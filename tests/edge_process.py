@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 # Masked, then bare long enough for a violation (3 of 5 frames), then masked long enough
 # (0.6 s at 10 frames/s) for it to clear: one violation every 1.5 s.
 CYCLE = (("masked", 3), ("plain", 6), ("masked", 6))

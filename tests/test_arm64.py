@@ -16,6 +16,8 @@ import pytest
 
 from tests.arm64 import check
 
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
 ROOTFS = check.BUILD / "bookworm" / "root"
 VENV_PYTHON = Path("/opt/maskwatch/venv/bin/python")
 

@@ -6,20 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from edge.__main__ import main as edge
 from tests import edge_model
+from tests.conftest import ROOT
 from tests.synthetic import write_class_folders
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def model() -> Path:
-    return edge_model.model_folder()
 
 
 def one_line_error(capsys) -> str:
@@ -87,12 +80,13 @@ def test_check_config_loads_the_model_card_and_the_detectors_file(tmp_path, caps
     assert f"detector.yunet.model: YuNet model {tmp_path / 'gone.onnx'} not found" in err
 
 
+@pytest.mark.slow
 def test_train_with_a_missing_or_empty_dataset(tmp_path, caplog):
     from train.__main__ import main as train
 
     assert train(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "m"),
                   "--weights", "none"]) == 2
-    assert "dataset folder" in caplog.text and "does not exist" in caplog.text
+    assert "none: not found" in caplog.text and "one sub-folder per class" in caplog.text
     (tmp_path / "empty" / "a").mkdir(parents=True)
     (tmp_path / "empty" / "b").mkdir()
     assert train(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "m"),

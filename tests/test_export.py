@@ -15,6 +15,8 @@ from export.__main__ import main as export_main
 from tests.synthetic import CLASSES, write_class_folders
 from train import data
 
+pytestmark = pytest.mark.slow
+
 SIZE = 48
 
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 PACKAGES = ("edge", "facedata", "train", "export")
 # Bottom first. A module may import from its own layer and the ones before it.
 LAYERS = ("edge.shared", "edge", "facedata", "edge.measure", "train", "export")
@@ -83,3 +84,16 @@ def test_the_layer_rules_themselves_are_what_the_architecture_page_states():
     page = (ROOT / "docs" / "architecture.md").read_text()
     for layer in LAYERS:
         assert f"`{layer}`" in page
+
+
+def test_the_readme_is_short_and_every_link_into_docs_resolves():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to {target}"

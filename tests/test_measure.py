@@ -22,9 +22,9 @@ from facedata.voc import (
     in_frame,
     load_scenes,
 )
+from tests.conftest import ROOT
 from tests.synthetic import write_voc
 
-ROOT = Path(__file__).resolve().parents[1]
 SPLIT = ROOT / "splits" / "scenes.json"
 
 
@@ -116,6 +116,7 @@ def test_eval_scores_only_the_held_out_photos(voc, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_detector_table_has_every_row_for_each_part(voc, tmp_path, capsys):
     out = tmp_path / "split.json"
     split.main(["--scenes", str(voc), "--out", str(out), "--eval-fraction", "0.5"])

@@ -12,16 +12,13 @@ from pathlib import Path
 import pytest
 
 from edge.samples import write_frames
-from tests import edge_model
 from tests.edge_process import CYCLE, config_file, start
 from tests.mosquitto import PASSWORD, USER, Mosquitto, Subscriber
 
+pytestmark = [pytest.mark.slow, pytest.mark.service]
+
 PREFIX = "maskwatch/door"
 
-
-@pytest.fixture(scope="module")
-def model() -> Path:
-    return edge_model.model_folder()
 
 
 @pytest.fixture

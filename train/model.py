@@ -6,32 +6,13 @@ feed the same thing — uint8-range RGB — and can never disagree about scaling
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 from keras import layers
 
+from train.weights import WeightsUnavailable, check_weights, weights_help
+
 BACKBONES = ("inception_v3", "efficientnet_lite0")
 MIN_INPUT = {"inception_v3": 75, "efficientnet_lite0": 32}
-
-
-class WeightsUnavailable(Exception):
-    """ImageNet weights could not be had; the message names the three choices."""
-
-
-def _weights_help(reason: str) -> str:
-    return (f"ImageNet weights are unavailable ({reason}). Choose one of:\n"
-            "  --weights imagenet   Keras downloads them once into ~/.keras/models (needs internet);\n"
-            "                       for efficientnet_lite0: python -m train.convert_weights, offline\n"
-            "  --weights PATH       a local no-top weights file, e.g. "
-            "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5\n"
-            "  --weights none       train from scratch (much weaker on small datasets)")
-
-
-def check_weights(weights: str | None) -> None:
-    """Fail early, before the audit, when a weights file is named but absent."""
-    if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise WeightsUnavailable(_weights_help(f"{weights} is not a file"))
 
 
 def build_backbone(name: str, input_size: int, weights: str | None) -> tuple[keras.Model, layers.Layer]:
@@ -48,12 +29,12 @@ def build_backbone(name: str, input_size: int, weights: str | None) -> tuple[ker
         try:
             body = efficientnet_lite.efficientnet_lite0(shape, include_top=False, weights=weights)
         except efficientnet_lite.WeightsFileError as exc:
-            raise WeightsUnavailable(_weights_help(str(exc))) from exc
+            raise WeightsUnavailable(weights_help(str(exc))) from exc
         return body, efficientnet_lite.preprocessing_layer()
     try:
         body = keras.applications.InceptionV3(include_top=False, weights=weights, input_shape=shape)
     except Exception as exc:  # urllib, ssl, h5py and Keras all raise their own types
-        raise WeightsUnavailable(_weights_help(f"{type(exc).__name__}: {exc}")) from exc
+        raise WeightsUnavailable(weights_help(f"{type(exc).__name__}: {exc}")) from exc
     # keras.applications.inception_v3.preprocess_input: x / 127.5 - 1.
     return body, layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
 

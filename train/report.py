@@ -9,7 +9,11 @@ import matplotlib
 matplotlib.use("Agg")  # no screen on a workstation's CI or over ssh
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    classification_report,
+    confusion_matrix,
+)
 
 
 def held_out_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict:

@@ -93,6 +93,11 @@ class FrameResult:
             return self._drawn["jpeg"]
 
 
+class SinkUnavailable(Exception):
+    """A sink that can't work on this machine at all (no GPIO pins off a Pi); the message
+    says so in one line, with how to switch it off."""
+
+
 class SafeSink:
     """Runs a sink built by ``factory``; failures are logged and retried, never raised.
 
@@ -104,6 +109,8 @@ class SafeSink:
       once it works again; past that the oldest are dropped and counted (``dropped``).
     - "Works again" means a delivery succeeded: a frame the sink had nothing to do with
       (no event for the snapshot sink) proves nothing.
+    - A sink that can't work on this machine (:class:`SinkUnavailable`) is one warning line,
+      no traceback, and is tried again only every ``max_retry_seconds``.
     """
 
     def __init__(self, name: str, factory: Callable[[], object], retry_seconds: float = 5.0,
@@ -146,6 +153,9 @@ class SafeSink:
                 return
             try:
                 self._sink = self._factory()
+            except SinkUnavailable as exc:
+                self._unavailable(exc)
+                return
             except Exception:
                 self._failed("could not start")
                 return
@@ -182,6 +192,13 @@ class SafeSink:
         self.failing = False
         self._wait = self._retry_seconds
         self._dropped_while_failing = 0
+
+    def _unavailable(self, exc: SinkUnavailable) -> None:
+        if not self.failing:
+            logger.warning("sink %s: %s", self.name, exc)
+        self.failing = True
+        self._wait = self._max_retry_seconds
+        self._retry_at = time.monotonic() + self._wait
 
     def _failed(self, what: str) -> None:
         if not self.failing:

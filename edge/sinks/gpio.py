@@ -10,9 +10,11 @@ so a red LED still goes off on time. Tests run it under gpiozero's ``MockFactory
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 from edge.plugins import Plugin
+from edge.sinks import SinkUnavailable
 from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
@@ -43,14 +45,22 @@ class GpioParams(Params):
 class GpioSink:
     def __init__(self, params: GpioParams = GpioParams()):
         from gpiozero import LED, Buzzer  # imported here: only this sink needs it
+        from gpiozero.exc import BadPinFactory, PinFactoryFallback
 
         self.devices = {}
         try:
-            for name, kind in zip(PINS, (LED, LED, Buzzer)):
-                pin = getattr(params, name)
-                if pin >= 0:  # -1: not fitted
-                    self.devices[name] = kind(pin, active_high=params.active_high,
-                                              initial_value=False)
+            with warnings.catch_warnings():  # each factory it tries on the way is no news
+                warnings.simplefilter("ignore", PinFactoryFallback)
+                for name, kind in zip(PINS, (LED, LED, Buzzer)):
+                    pin = getattr(params, name)
+                    if pin >= 0:  # -1: not fitted
+                        self.devices[name] = kind(pin, active_high=params.active_high,
+                                                  initial_value=False)
+        except BadPinFactory as exc:
+            raise SinkUnavailable(
+                f"no GPIO pins here ({str(exc).strip()}): the LEDs and buzzer stay off. Off a "
+                "Pi, set [sinks.gpio] enabled = false, or GPIOZERO_PIN_FACTORY=mock to "
+                "simulate them") from None
         except Exception:
             self.close()  # free the pins already claimed before the retry claims them again
             raise

@@ -62,9 +62,11 @@ class PiCameraSource:
             try:
                 from picamera2 import Picamera2 as camera_class
             except ImportError as exc:
-                raise SourceUnusable("picamera2 is not installed: on the Pi, sudo apt install "
-                                     "python3-picamera2 (and create the venv with "
-                                     "--system-site-packages)") from exc
+                raise SourceUnusable(
+                    "picamera2 is not installed: on the Pi, sudo apt install python3-picamera2 "
+                    "(and create the venv with --system-site-packages); off a Pi, give --source "
+                    "a camera index, a video file or a folder of images (e.g. --source "
+                    "build/demo/frames after make demo)") from exc
         try:
             camera = camera_class()
             config = camera.create_video_configuration(

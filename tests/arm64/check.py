@@ -47,7 +47,7 @@ MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 EMULATION = {"QEMU_CPU": "cortex-a72"}
 SRC_IN_ROOT = Path("/tmp/maskwatch-src")           # where the tree is copied for install.sh
 CHECK_IN_ROOT = Path("/var/lib/maskwatch/arm64-check")
-TREE = ("edge", "deploy", "systemd", "models/default", "models/blazeface", "models/yunet",
+TREE = ("edge", "facedata", "deploy", "systemd", "models/default", "models/blazeface", "models/yunet",
         "pyproject.toml", "README.md")
 # The demo's own short cooldown, so the 24 frames raise a violation and clear it.
 RUN_CONFIG = "[tracker]\ncooldown = 0.5\n"
