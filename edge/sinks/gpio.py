@@ -14,8 +14,8 @@ import warnings
 from dataclasses import dataclass
 
 from edge.plugins import Plugin
-from edge.sinks import SinkUnavailable
 from edge.shared.params import Params, param
+from edge.sinks import SinkUnavailable
 
 log = logging.getLogger(__name__)
 PINS = ("green", "red", "buzzer")
