@@ -58,16 +58,19 @@ def _tables(base, kind: str, name: str):
 def schema() -> type:
     """The ``Config`` dataclass: every table, from the parts that own them."""
     from edge.detectors import DetectorSettings
+    from edge.motion import MotionParams
     from edge.notify import ServiceParams
     from edge.quality import Gate
     from edge.shared.classifier import ModelParams
     from edge.sources import SourceSettings
     from edge.tracker import TrackerParams
     from edge.web import WebParams
+    from edge.zone import ZoneParams
 
     sinks = _tables(object, "sink", "SinksConfig")
     tables = [("source", _tables(SourceSettings, "source", "SourceConfig")),
               ("detector", _tables(DetectorSettings, "detector", "DetectorConfig")),
+              ("motion", MotionParams), ("zone", ZoneParams),
               ("model", ModelParams), ("tracker", TrackerParams), ("judge", Gate),
               ("sinks", sinks), ("web", WebParams), ("service", ServiceParams)]
     return dataclasses.make_dataclass(
@@ -266,7 +269,7 @@ def defaults_toml() -> str:
                 table(f"sinks.{name}", p.params, p.summary)
             continue
         table(f.name, cls, (cls.__doc__ or "").strip().splitlines()[0]
-              if f.name in ("model", "tracker", "judge", "web", "service") else "")
+              if f.name not in ("source", "detector") else "")
         kind = {"source": "source", "detector": "detector"}.get(f.name)
         for name, p in plugins(kind).items() if kind else ():
             table(f"{f.name}.{name}", p.params, p.summary)
@@ -274,6 +277,8 @@ def defaults_toml() -> str:
 
 
 def _toml(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.config import ConfigError
-from edge.detectors import FrameRefused
+from edge.detectors import frame_problem
+from edge.motion import MotionGate, regions
 from edge.notify import Notifier
 from edge.plugins import plugin
 from edge.quality import measure
@@ -41,11 +42,12 @@ from edge.sinks import FrameResult, SafeSink, SinkContext, make_sinks
 from edge.sources import Frame, SourceError, SourceUnusable, make_source
 from edge.stats import Stats
 from edge.tracker import Tracker
+from edge.zone import Zone
 
 log = logging.getLogger(__name__)
 
-# "crop" includes the quality gate's measures, where one is set.
-STAGES = ("detect", "crop", "classify", "track", "sinks")
+# "motion" is the motion gate's own time; "crop" includes the quality gate's measures.
+STAGES = ("motion", "detect", "crop", "classify", "track", "sinks")
 # Seconds a stop may take before the outputs are forced off and the process exits: under
 # the unit's TimeoutStopSec=15s, after which systemd would SIGKILL with the LEDs left on.
 STOP_GRACE = 10.0
@@ -103,6 +105,10 @@ class Pipeline:
         self.notifier = notifier or Notifier()
         self._nothing = np.zeros(len(self.classifier.labels), np.float32)  # an unjudged face's row
         self._refused_said = float("-inf")
+        self._zone: Zone | None = None
+        self._zone_shape = None
+        self._motion: MotionGate | None = None
+        self._last_full = float("-inf")
         self.web = None
         if config.web.enabled:
             from edge.web import StatusServer
@@ -122,18 +128,21 @@ class Pipeline:
 
     # --- one frame -------------------------------------------------------------------
     def process(self, frame: Frame) -> FrameResult | None:
-        """Run one frame through detection, classification, tracking and the sinks; None
-        (counted in ``refused``) for a frame no detector should see (``frame_problem``)."""
+        """Run one frame through the motion gate, detection, classification, tracking and
+        the sinks; None (counted in ``refused``) for a frame no detector should see."""
         clock = time.perf_counter
-        t0 = clock()
-        try:
-            faces = self.detector.detect(frame.image)
-        except FrameRefused as exc:
-            self._refuse(frame, exc)
+        t_start = clock()
+        problem = frame_problem(frame.image)
+        if problem:
+            self._refuse(frame, problem)
             return None
+        zone = self._zone_for(frame.image.shape)
+        where = self._where(frame, zone)
+        t0 = clock()
+        faces = [] if where == () else self.detector.detect(frame.image, where)
         t1 = clock()
         margin = self.config.model.margin
-        unjudged = self._judge(frame.image, faces)
+        unjudged = self._judge(frame.image, faces, zone)
         crops = [crop_face(frame.image, f.box, margin)
                  for f, why in zip(faces, unjudged) if why is None]
         t2 = clock()
@@ -145,16 +154,39 @@ class Pipeline:
         t4 = clock()
         # This frame's stages; the sinks' time is the frame before's (this one's isn't known yet).
         stats = self.stats
-        timings = dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3,
+        timings = dict(zip(STAGES, (t0 - t_start, t1 - t0, t2 - t1, t3 - t2, t4 - t3,
                                     stats.timings.get("sinks", 0.0))))
         result = FrameResult(frame.t, time.time(), frame.image, self.tracker.visible(frame.t),
-                             events, stats.fps, frame.name, timings)
+                             events, stats.fps, frame.name, timings, zone.overlays())
         for sink in self.sinks:
             sink.handle(result)
         stats.timings = {**timings, "sinks": clock() - t4, "faces": len(faces)}
         return result
 
-    def _refuse(self, frame: Frame, why: FrameRefused) -> None:
+    def _zone_for(self, shape) -> Zone:
+        """The zone and masks in this frame size's pixels; the motion gate follows them."""
+        if self._zone is None or self._zone_shape != shape[:2]:
+            self._zone, self._zone_shape = Zone(self.config.zone, shape), shape[:2]
+            self._motion = MotionGate(self.config.motion, self._zone.motion_mask)
+        return self._zone
+
+    def _where(self, frame: Frame, zone: Zone):
+        """Where to look for faces: None (the whole frame), a list of regions, or () for
+        nowhere — no motion and no live track. A whole-frame pass at least every
+        ``motion.full_frame_seconds`` finds a person who stands still."""
+        motion = self.config.motion
+        if not motion.enabled:
+            return None
+        moving = self._motion.boxes(frame.image)
+        if frame.t - self._last_full >= motion.full_frame_seconds:
+            self._last_full = frame.t
+            return None
+        boxes = moving + [track.box for track in self.tracker.tracks]
+        if not boxes:
+            return ()
+        return regions(boxes, motion.region_margin, frame.image.shape)
+
+    def _refuse(self, frame: Frame, why) -> None:
         self.stats.refused += 1
         now = time.monotonic()
         if now - self._refused_said >= REFUSED_LOG_EVERY:
@@ -162,12 +194,13 @@ class Pipeline:
                         self.stats.refused)
             self._refused_said = now
 
-    def _judge(self, image, faces) -> list[str | None]:
-        """Why each face is not to be judged (the ``[judge]`` gate), or None."""
+    def _judge(self, image, faces, zone: Zone) -> list[str | None]:
+        """Why each face is not to be judged — outside the zone, or the ``[judge]`` gate —
+        or None."""
         gate = self.config.judge
-        if not gate.active:
-            return [None] * len(faces)
-        return [gate.reason(measure(image, f, self.config.model.margin)) for f in faces]
+        return ["outside" if not zone.contains(f.box) else
+                gate.reason(measure(image, f, self.config.model.margin)) if gate.active else None
+                for f in faces]
 
     def _count_frame(self) -> None:
         now = time.monotonic()

@@ -16,9 +16,13 @@ buzzer that sounds on each of those mistakes gets unplugged. So alarms are raise
   detector misses for a moment and finds again is not a second alarm.
 * tracks without a violation are dropped after ``max_age`` seconds unseen.
 * **unjudged** faces — ones the quality gate (``edge.quality``) held back from the
-  classifier: too small, blurred, turned or cut by the frame — continue or start a track
-  but cast no vote. They neither raise a violation nor let one clear: a violating person
-  who is seen but can't be judged is still the violating person.
+  classifier: too small, blurred, turned or cut by the frame, outside the zone — continue
+  or start a track but cast no vote. They neither raise a violation nor let one clear: a
+  violating person who is seen but can't be judged is still the violating person.
+* **still faces** — a face whose box has not moved (IoU ≥ ``STILL_IOU`` with where it
+  last moved) for ``static_seconds`` is a poster, a photo on a shelf, a TV: its violation
+  clears, it casts no votes and raises nothing while it stays put, and counts again as soon
+  as it moves. One log line says so when it starts. So it raises at most one alarm.
 
 Times are seconds on any monotonic clock; the tracker never reads a clock itself, which
 keeps it deterministic under test.
@@ -26,16 +30,22 @@ keeps it deterministic under test.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.shared.boxes import match
+from edge.shared.boxes import iou, match
 from edge.shared.params import Params, param
+
+log = logging.getLogger(__name__)
 
 VIOLATION_LABEL = "without_mask"
 MASKED_LABEL = "with_mask"
+# A box at least this close (IoU) to where it last moved has not moved: detector jitter on a
+# still face stays above it.
+STILL_IOU = 0.8
 
 
 @dataclass
@@ -51,6 +61,9 @@ class Track:
     votes: deque = field(default_factory=deque)
     violating: bool = False
     unjudged: str | None = None             # why the latest face was not judged (None: judged)
+    anchor: tuple | None = None             # the box where it last moved
+    still_since: float = 0.0
+    static: bool = False                    # still so long it is taken for a picture
     evidence_at: float = float("-inf")      # last time k of n votes said "violation"
 
     @property
@@ -107,6 +120,9 @@ class TrackerParams(Params):
                             help="seconds without that evidence before a violation clears")
     max_age: float = param(1.0, min=0.0, max=3600.0,
                            help="seconds a track without a violation survives unseen")
+    static_seconds: float = param(30.0, min=0.0, max=86400.0,
+                                  help="a face that hasn't moved for this long (a poster) "
+                                       "raises nothing more until it moves; 0 = never")
 
     @classmethod
     def problems(cls, values):
@@ -133,7 +149,7 @@ class Tracker:
         self.violation_index = self.labels.index(VIOLATION_LABEL)
         self.iou, self.k, self.n = params.iou, params.k, params.n
         self.threshold, self.cooldown = params.threshold, params.cooldown
-        self.max_age = params.max_age
+        self.max_age, self.static_seconds = params.max_age, params.static_seconds
         self.tracks: list[Track] = []
         self._next_id = 1
 
@@ -152,9 +168,13 @@ class Tracker:
         for i, box in enumerate(boxes):
             track = continued.get(i)
             if track is None:
-                track = Track(self._next_id, box, "", 0.0, 0.0, t, deque(maxlen=self.n))
+                track = Track(self._next_id, box, "", 0.0, 0.0, t, deque(maxlen=self.n),
+                              anchor=tuple(box), still_since=t)
                 self._next_id += 1
                 self.tracks.append(track)
+            if self._still(track, t, tuple(box)):
+                events += self._hold(track, t)
+                continue
             if unjudged[i] is not None:
                 track.box, track.last_seen, track.unjudged = tuple(box), t, unjudged[i]
                 if track.violating:
@@ -175,6 +195,28 @@ class Tracker:
                 kept.append(track)
         self.tracks = kept
         return events
+
+    def _still(self, track: Track, t: float, box) -> bool:
+        """Whether the track is a still face now (its box recorded either way)."""
+        track.box, track.last_seen = box, t
+        if iou(box, track.anchor) < STILL_IOU:
+            if track.static:
+                log.info("track %d moved: it counts again", track.id)
+            track.anchor, track.still_since, track.static = box, t, False
+        elif (self.static_seconds and not track.static
+              and t - track.still_since >= self.static_seconds):
+            track.static = True
+            log.info("track %d has not moved for %gs: a poster or a photo? It raises nothing "
+                     "while it stays put", track.id, self.static_seconds)
+        return track.static
+
+    def _hold(self, track: Track, t: float) -> list[Event]:
+        """A still face's turn: its violation, if any, clears; it votes for nothing."""
+        track.unjudged, track.votes = "still", deque(maxlen=self.n)
+        if track.violating:
+            track.violating = False
+            return [self._event("clear", track, t)]
+        return []
 
     def visible(self, t: float) -> tuple[TrackView, ...]:
         """The tracks seen in the frame at time ``t``, frozen as they are now."""

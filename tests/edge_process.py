@@ -33,6 +33,16 @@ def start(args: list[str], env: dict | None = None, **kwargs) -> subprocess.Pope
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """Wait for ``proc`` to end; kill it when it overruns, so no test leaves one behind."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def stop_and_time(proc: subprocess.Popen, sig=signal.SIGTERM, limit: float = 30.0):
     """Send ``sig``; return (seconds until the process ended, its stderr)."""
     sent = time.monotonic()

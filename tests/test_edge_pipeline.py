@@ -35,6 +35,7 @@ from edge.sinks.log import LogSink
 from edge.sources import Frame, SourceError
 from facedata.voc import load_scenes
 from tests.conftest import ROOT
+from tests.edge_process import finish
 
 
 @pytest.fixture(scope="session")
@@ -288,7 +289,7 @@ path = "{model}"
         event = json.loads(proc.stdout.readline())      # the violation: red LED and buzzer on
         assert event["event"] == "violation"
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out, err = finish(proc, 60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err

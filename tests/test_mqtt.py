@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge.samples import write_frames
-from tests.edge_process import CYCLE, config_file, start
+from tests.edge_process import CYCLE, config_file, finish, start
 from tests.mosquitto import PASSWORD, USER, Mosquitto, Subscriber
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
@@ -60,7 +60,7 @@ def test_events_state_discovery_and_snapshot_arrive_with_their_retain_flags(
     write_frames(frames, sequence=CYCLE * 2)
     live = Subscriber(broker)
     proc = start(["run", "--config", str(mqtt_config(tmp_path, model, frames, broker))])
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc, 60)
     assert proc.returncode == 0, err
     logged = events_from(out)
     assert [e["event"] for e in logged][:3] == ["violation", "clear", "violation"]
@@ -119,7 +119,7 @@ def test_a_broker_restart_loses_no_event_and_keeps_their_order(model, broker, tm
         broker.stop()                                  # away for 4 s: events queue up
         time.sleep(4.0)
         broker.start()
-        out, err = proc.communicate(timeout=90)
+        out, err = finish(proc, 90)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -140,7 +140,7 @@ def test_a_wrong_password_is_one_clear_line_and_the_loop_runs_on(model, broker, 
     write_frames(frames, sequence=CYCLE * 2)
     config = mqtt_config(tmp_path, model, frames, broker, password="wrong")
     proc = start(["run", "--config", str(config)])
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc, 60)
     assert proc.returncode == 0, err
     logged = events_from(out)
     assert len(logged) >= 3                             # the log sink and the loop went on

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from edge.samples import sample_frames, write_frames
-from tests.edge_process import CYCLE, ROOT, config_file, start, stop_and_time
+from tests.edge_process import CYCLE, ROOT, config_file, finish, start, stop_and_time
 from tests.mosquitto import free_port
 from tests.strange_files import bomb_png
 
@@ -34,7 +34,7 @@ def run_to_end(model: Path, folder: Path, tmp_path: Path, extra: str = "",
                timeout: float = 120) -> tuple[int, str, str]:
     config = config_file(tmp_path, model, folder, fps=0.0, extra=extra)
     proc = start(["run", "--config", str(config)])
-    out, err = proc.communicate(timeout=timeout)
+    out, err = finish(proc, timeout)
     return proc.returncode, out, err
 
 
@@ -67,7 +67,7 @@ def test_row2_links_to_nothing_loops_and_files_gone_are_skipped(model, tmp_path)
     doomed = sorted(folder.glob("0*-plain.png"))[-5:]
     for path in doomed:
         path.unlink()
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc, 60)
     assert proc.returncode == 0, err
     assert "skipping a-dangling.jpg: missing" in err
     assert "skipping b-loop.jpg: cannot be opened (Too many levels of symbolic links)" in err
@@ -110,7 +110,7 @@ def test_row4_a_decompression_bomb_is_refused_from_its_header(model, tmp_path):
 def check_config(tmp_path: Path, model: Path, extra: str) -> tuple[int, str]:
     config = config_file(tmp_path, model, tmp_path, extra=extra)
     proc = start(["check-config", str(config)])
-    _, err = proc.communicate(timeout=60)
+    _, err = finish(proc, 60)
     return proc.returncode, err
 
 
@@ -168,7 +168,7 @@ def test_row7_unusable_secret_and_certificate_files_fail_check_config(model, tmp
     # run refuses the same way, before anything starts
     config = tmp_path / "maskwatch.toml"
     proc = start(["run", "--config", str(config)])
-    _, run_err = proc.communicate(timeout=60)
+    _, run_err = finish(proc, 60)
     assert proc.returncode == 2 and problem.format(p=path) in run_err
 
 
@@ -210,7 +210,7 @@ def test_rows8_9_nul_deep_nesting_and_an_empty_folder_are_one_line_exit_2(model,
                       if extra.startswith("[model]") else config.read_text() + extra)
     for command in (["check-config", str(config)], ["run", "--config", str(config)]):
         proc = start(command)
-        _, err = proc.communicate(timeout=60)
+        _, err = finish(proc, 60)
         assert proc.returncode == 2, err
         assert problem in err and "Traceback" not in err
         assert len(err.strip().splitlines()) <= 3
@@ -266,7 +266,7 @@ def test_row5_mqtt_says_why_the_broker_cannot_be_reached(model, tmp_path, case, 
                                 stderr=subprocess.PIPE, text=True)
     else:
         proc = start(command)
-    out, err = proc.communicate(timeout=90)
+    out, err = finish(proc, 90)
     assert proc.returncode == 0, err
     lines = [line for line in err.splitlines() if "mqtt:" in line and "WARNING" in line]
     assert lines and said in lines[0] and f"{host}:{port}" in lines[0]
@@ -291,7 +291,7 @@ def test_row15_a_clean_stop_says_nothing_alarming_about_the_broker(model, tmp_pa
             f'[sinks.mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
             f'username = "maskwatch"\npassword_file = "{secret_file}"\n'))
         proc = start(["run", "--config", str(config)])
-        _, err = proc.communicate(timeout=60)
+        _, err = finish(proc, 60)
     finally:
         broker.stop()
     assert proc.returncode == 0, err

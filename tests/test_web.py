@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge.samples import write_frames
-from tests.edge_process import CYCLE, config_file, start
+from tests.edge_process import CYCLE, config_file, finish, start
 from tests.mosquitto import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
@@ -177,7 +177,7 @@ def test_the_config_refuses_an_open_or_leaky_page(model, tmp_path, bind, token_m
     if token_mode is not None:
         (tmp_path / "token").chmod(token_mode)
     proc = start(["check-config", str(config)])
-    _, err = proc.communicate(timeout=60)
+    _, err = finish(proc, 60)
     assert proc.returncode == 2 and problem in err
 
 
@@ -189,5 +189,5 @@ def test_a_busy_port_is_a_startup_error(model, tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         proc = start(["run", "--config", str(web_config(tmp_path, model, tmp_path, port))])
-        _, err = proc.communicate(timeout=60)
+        _, err = finish(proc, 60)
     assert proc.returncode == 2 and f"web: cannot serve on 127.0.0.1:{port}" in err

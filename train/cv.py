@@ -19,9 +19,10 @@ and p for ``VIDEO_FRAMES`` slightly moved copies of it (the box jittered as YuNe
 jitter, a little light and noise): a short pseudo-video in which the tracker's K-of-N vote
 can be played out. From those records, without retraining, the report chooses:
 
-- the without_mask threshold: the lowest whose pooled without_mask precision meets
-  ``--precision`` (else the most precise), so recall is kept as high as precision allows;
-- the quality gate: each limit on its own, kept only if it raises F1 of without_mask;
+- the without_mask threshold with the quality gate's detector-score and turn limits, searched
+  together: of the settings whose pooled without_mask precision meets ``--precision``, the
+  one with the best recall (else the most precise); each other limit is kept only if it
+  betters that;
 - K of N: on the pseudo-videos, the person-level figures of each K, N; the best F1, and of
   equals the shortest window (the quickest alarm).
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
+import itertools
 import json
 import logging
 import os
@@ -56,7 +57,7 @@ log = logging.getLogger("train.cv")
 
 VIDEO_FRAMES = 8
 MIN_FACE = 32
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.01))
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.10, 0.991, 0.01))
 FIGURES = ("detection_recall", "detection_precision", "classification_accuracy",
            "without_mask_recall", "without_mask_precision")
 # Quality limits tried one at a time on the records.
@@ -98,10 +99,6 @@ def video_copies(frame: np.ndarray, box, margin: float, rng: np.random.Generator
         crop = crop * rng.uniform(0.95, 1.05) + rng.normal(0, 2.0, crop.shape)
         crops.append(np.clip(crop, 0, 255).astype(np.uint8))
     return crops
-
-
-def frame_key(frame: np.ndarray) -> str:
-    return hashlib.sha1(frame.tobytes()).hexdigest()
 
 
 def evaluate_fold(model_dir: Path, scenes, detections: dict, margin: float, seed: int) -> list:
@@ -194,37 +191,48 @@ def _f1(m: dict) -> float:
 
 
 def choose(folds: list[list], precision: float) -> dict:
-    """Threshold, gate and K-of-N from the records of every fold (see the module doc)."""
-    def pooled(t, gate):
-        photos = [p for f in folds for p in f]
-        return scene_metrics(*as_observed(photos, gate), ("with_mask", "without_mask"), t,
-                             MIN_FACE)
+    """Threshold, gate and K of N from the records of every fold, pooled (module doc).
 
-    sweep = {t: pooled(t, Gate()) for t in THRESHOLDS}
-    meeting = [t for t in THRESHOLDS if (sweep[t]["without_mask_precision"] or 0) >= precision]
-    threshold = meeting[0] if meeting else max(
-        THRESHOLDS, key=lambda t: (sweep[t]["without_mask_precision"] or 0, -t))
-    base = pooled(threshold, Gate())
-    gate_trials, kept = {}, {}
-    for key, values in GATES.items():
-        for value in values:
-            m = pooled(threshold, Gate(**{key: value}))
-            gate_trials[f"{key}={value}"] = {k: m[k] for k in FIGURES + ("unjudged", "flagged")}
-            gate_trials[f"{key}={value}"]["f1"] = _f1(m)
-        best = max(values, key=lambda v: _f1(pooled(threshold, Gate(**{key: v}))))
-        if _f1(pooled(threshold, Gate(**{key: best}))) > _f1(base) + 1e-9:
-            kept[key] = best
-    gate = Gate(**kept)
+    The threshold and the two gates that trade most (the detector's score, the turn) are
+    searched together: of the settings whose without_mask precision reaches ``precision``,
+    the one with the best recall (then precision, then fewer faces unjudged); if none does,
+    the most precise. Each other limit is then kept only if it betters that."""
     photos = [p for f in folds for p in f]
+    labels = ("with_mask", "without_mask")
+
+    def rank(m: dict) -> tuple:
+        p, r = m["without_mask_precision"] or 0.0, m["without_mask_recall"] or 0.0
+        return (p >= precision, r if p >= precision else p, p if p >= precision else r,
+                -m["unjudged"])
+
+    trials = []
+    for score, turn in itertools.product((0.0, *GATES["min_score"]), (0.0, *GATES["max_yaw"])):
+        gate = Gate(min_score=score, max_yaw=turn)
+        observed = as_observed(photos, gate)
+        trials += [(t, gate, scene_metrics(*observed, labels, t, MIN_FACE)) for t in THRESHOLDS]
+    threshold, gate, best = max(trials, key=lambda trial: rank(trial[2]))
+    others = {}
+    for key in ("min_width", "min_sharpness", "max_outside"):
+        for value in GATES[key]:
+            tried = dataclasses.replace(gate, **{key: value})
+            m = scene_metrics(*as_observed(photos, tried), labels, threshold, MIN_FACE)
+            others[f"{key}={value}"] = {k: m[k] for k in FIGURES + ("unjudged", "flagged")}
+            if rank(m) > rank(best):
+                gate, best = tried, m
     kn = {(k, n): video_metrics(photos, gate, k, n, threshold) for k, n in KN}
     # The best person-level F1; of equals, the shortest window (the quickest alarm).
     k, n = max(KN, key=lambda kn_: (round(_f1(kn[kn_]), 6), -kn_[1], -kn_[0]))
-    return {"precision_target": precision, "threshold": threshold, "gate": dataclasses.asdict(gate),
-            "k": k, "n": n,
-            "sweep": {str(t): {k: sweep[t][k] for k in ("without_mask_recall",
-                                                        "without_mask_precision", "flagged")}
-                      for t in THRESHOLDS},
-            "gate_trials": gate_trials, "base_f1": _f1(base),
+    at_gate = [trial for trial in trials if trial[1] == Gate(min_score=gate.min_score,
+                                                             max_yaw=gate.max_yaw)]
+    return {"precision_target": precision, "threshold": threshold,
+            "gate": dataclasses.asdict(gate), "k": k, "n": n,
+            "sweep": {str(t): {key: m[key] for key in ("without_mask_recall",
+                                                       "without_mask_precision", "flagged")}
+                      for t, _, m in at_gate},
+            "no_gate": {str(t): {key: m[key] for key in ("without_mask_recall",
+                                                         "without_mask_precision", "flagged")}
+                        for t, g, m in trials if not g.active},
+            "other_limits": others,
             "k_of_n": {f"{k_} of {n_}": m for (k_, n_), m in kn.items()}}
 
 
@@ -263,7 +271,7 @@ def run(args) -> dict:
     for k, photos in enumerate(folds):
         model_dir = train_fold(args.name, k, photos, args, args.out)
         cached = model_dir / "records.json"
-        if cached.is_file():
+        if cached.is_file() and not args.fresh_records:
             records.append(json.loads(cached.read_text()))
             continue
         fold_records = evaluate_fold(model_dir, [by_name[n] for n in photos], detections,
@@ -321,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="without_mask precision the threshold must reach (pooled over folds)")
     p.add_argument("--out", type=Path, default=Path("build/cv"))
     p.add_argument("--report", nargs="+", metavar="NAME", help="print finished runs side by side")
+    p.add_argument("--fresh-records", action="store_true",
+                   help="evaluate the folds' models again instead of reading their records")
     args = p.parse_args(argv)
     args.train_args = train_args
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

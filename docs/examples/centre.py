@@ -29,7 +29,7 @@ class CentreDetector(Detector):
     def __init__(self, params: CentreParams = CentreParams()):
         self.params = params
 
-    def find(self, frame):
+    def find(self, frame, scale=None):
         # Corners in frame pixels; Detector.detect clips them to the frame and drops what
         # is left outside, so a face pushed past the edge by `drift` is cut, as a real one is.
         height, width = frame.shape[:2]

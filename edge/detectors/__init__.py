@@ -81,30 +81,100 @@ def frame_problem(frame) -> str | None:
 
 class Detector:
     """The base of every face detector: ``detect`` checks the frame, calls ``find`` and
-    keeps the contract (module docstring) on what comes back."""
+    keeps the contract (module docstring) on what comes back.
 
-    def find(self, frame) -> Iterable[Found]:
+    Looking only at regions of a frame pays for a detector whose time grows with the pixels
+    (YuNet, Haar). Such a detector says the grid its network strides over (``grid``, in its
+    own pixels): a region is snapped to it, so that the region's pixels fall on the cells the
+    whole frame's do, and a face in it is seen exactly as in the whole frame. A detector
+    whose input has a fixed size (BlazeFace: ``regions_pay = False``) costs the same for a
+    region as for the frame: it looks at the whole frame and keeps the faces in the regions.
+    """
+
+    grid = 1
+    regions_pay = True
+
+    def find(self, frame, scale: float | None = None) -> Iterable[Found]:
+        """The faces in ``frame`` as ``Found`` corners in its pixels. ``scale``: shrink the
+        frame by this before looking (None: as this detector chooses for the frame's size)."""
         raise NotImplementedError
 
-    def detect(self, frame) -> list[Face]:
+    def input_scale(self, shape) -> float:
+        """How much this detector shrinks a frame of ``shape`` before looking (1: not at
+        all). A region is looked at with the whole frame's scale, so that it gives the faces
+        the whole frame gives."""
+        return 1.0
+
+    def detect(self, frame, regions=None) -> list[Face]:
+        """The faces in ``frame``; with ``regions`` (``(x, y, w, h)`` boxes, which must not
+        overlap), only those found inside them, in frame pixels. A face that reaches a
+        region's edge inside the frame is only partly in it: it is left for a pass that
+        sees all of it."""
         problem = frame_problem(frame)
         if problem:
             raise FrameRefused(problem)
         height, width = frame.shape[:2]
+        if regions is None:
+            found = list(self.find(frame))
+        elif not self.regions_pay:
+            found = [f for f in self.find(frame)
+                     if any(x <= (f.x0 + f.x1) / 2 < x + w and y <= (f.y0 + f.y1) / 2 < y + h
+                            for x, y, w, h in regions)]
+        else:
+            found, scale = [], self.input_scale(frame.shape)
+            for x, y, w, h in _snapped(regions, self.grid / scale, width, height):
+                part = frame[y:y + h, x:x + w]
+                if frame_problem(part):
+                    continue
+                for f in self.find(part, scale):
+                    if (x > 0 and f.x0 < 1) or (y > 0 and f.y0 < 1) or \
+                            (x + w < width and f.x1 > w - 1) or (y + h < height and f.y1 > h - 1):
+                        continue
+                    landmarks = None if f.landmarks is None else tuple(
+                        (px + x, py + y) for px, py in f.landmarks)
+                    found.append(Found(f.x0 + x, f.y0 + y, f.x1 + x, f.y1 + y, f.score,
+                                       landmarks))
         faces = []
-        for found in self.find(frame):
-            if not all(math.isfinite(float(v)) for v in found[:5]):
+        for found_face in found:
+            if not all(math.isfinite(float(v)) for v in found_face[:5]):
                 continue
-            box = clip_box(found.x0, found.y0, found.x1, found.y1, width, height)
+            box = clip_box(found_face.x0, found_face.y0, found_face.x1, found_face.y1, width,
+                           height)
             if box is None:
                 continue
-            landmarks = found.landmarks
+            landmarks = found_face.landmarks
             if landmarks is not None and not all(math.isfinite(float(v))
                                                  for point in landmarks for v in point):
                 landmarks = None
-            faces.append(Face(*box, score=min(max(float(found.score), 0.0), 1.0),
+            faces.append(Face(*box, score=min(max(float(found_face.score), 0.0), 1.0),
                               landmarks=landmarks))
         return faces
+
+
+def _snapped(regions, step: float, width: int, height: int):
+    """``regions`` grown out to the nearest multiples of ``step`` pixels (within the frame),
+    then merged where growing made them overlap."""
+    step = max(1, int(round(step)))
+    boxes = []
+    for x, y, w, h in regions:
+        x0, y0 = x // step * step, y // step * step
+        x1 = min(width, -(-(x + w) // step) * step)
+        y1 = min(height, -(-(y + h) // step) * step)
+        boxes.append([x0, y0, x1, y1])
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(boxes):
+            for j in range(i + 1, len(boxes)):
+                b = boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes]
 
 
 def clip_box(x0: float, y0: float, x1: float, y1: float, width: int,

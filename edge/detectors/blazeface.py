@@ -169,13 +169,15 @@ class Letterbox:
         return np.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], axis=1)
 
 
-def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """Fit ``frame`` into a ``size``x``size`` image, aspect ratio kept, centred, black bars.
+def letterbox(frame: np.ndarray, size: int,
+              scale: float | None = None) -> tuple[np.ndarray, Letterbox]:
+    """Fit ``frame`` into a ``size``x``size`` image, aspect ratio kept, centred, black bars;
+    scaled by ``scale`` (no more than fits) rather than to fill the square, if given.
 
     Downscaling uses area averaging, so small faces in a big frame are not aliased away.
     """
     h, w = frame.shape[:2]
-    scale = size / max(h, w)
+    scale = min(size / max(h, w), scale if scale is not None else float("inf"))
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
@@ -205,6 +207,8 @@ class BlazeFaceDetector(Detector):
     """Faces with BlazeFace through LiteRT (``BlazeFaceParams``); a model path is recognised
     by its input size."""
 
+    regions_pay = False   # a fixed 128 or 192 px input: a region costs what the frame does
+
     def __init__(self, params: BlazeFaceParams = BlazeFaceParams()):
         model = params.model
         path = MODEL_DIR / MODELS[model].file if model in MODELS else Path(model)
@@ -231,8 +235,11 @@ class BlazeFaceDetector(Detector):
         self.nms_iou = params.nms_iou
         self.min_size = params.min_size
 
-    def find(self, frame: np.ndarray) -> list[Found]:
-        image, box = letterbox(frame, self.spec.size)
+    def input_scale(self, shape) -> float:
+        return self.spec.size / max(shape[:2])
+
+    def find(self, frame: np.ndarray, scale: float | None = None) -> list[Found]:
+        image, box = letterbox(frame, self.spec.size, scale)
         # Same [-1, 1] range as MediaPipe; the black bars become -1, as its BORDER_ZERO does.
         x = image[np.newaxis].astype(np.float32) / 127.5 - 1.0
         self.interpreter.set_tensor(self._input["index"], x)

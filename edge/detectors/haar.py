@@ -54,11 +54,14 @@ class HaarDetector(Detector):
         self.detect_width = params.detect_width
         self.equalize = params.equalize
 
-    def find(self, frame: np.ndarray) -> list[Found]:
+    def input_scale(self, shape) -> float:
+        width = shape[1]
+        return self.detect_width / width if self.detect_width and width > self.detect_width else 1.0
+
+    def find(self, frame: np.ndarray, scale: float | None = None) -> list[Found]:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        scale = 1.0
-        if self.detect_width and gray.shape[1] > self.detect_width:
-            scale = self.detect_width / gray.shape[1]
+        scale = self.input_scale(frame.shape) if scale is None else scale
+        if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         if self.equalize:
             gray = cv2.equalizeHist(gray)

@@ -51,9 +51,14 @@ class YuNetParams(Params):
 class YuNetDetector(Detector):
     """Faces with YuNet through ``cv2.FaceDetectorYN`` (``YuNetParams``).
 
+    Its network strides 32 pixels at its deepest (OpenCV pads its input to a multiple of 32
+    with zeros): regions are snapped to that grid.
+
     ``detect_width``: time is roughly proportional to the pixels, so 320 on a 640x480 frame
     is about 4x faster, and finds faces down to about twice the size it otherwise would.
     """
+
+    grid = 32
 
     def __init__(self, params: YuNetParams = YuNetParams()):
         model = params.model
@@ -72,13 +77,16 @@ class YuNetDetector(Detector):
         self.detect_width = params.detect_width
         self._input_size: tuple[int, int] | None = None
 
-    def find(self, frame: np.ndarray) -> list[Found]:
+    def input_scale(self, shape) -> float:
+        width = shape[1]
+        return self.detect_width / width if self.detect_width and width > self.detect_width else 1.0
+
+    def find(self, frame: np.ndarray, scale: float | None = None) -> list[Found]:
         height, width = frame.shape[:2]
-        scale = 1.0
+        scale = self.input_scale(frame.shape) if scale is None else scale
         image = frame
-        if self.detect_width and width > self.detect_width:  # shrink first: fewer to convert
-            scale = self.detect_width / width
-            size = (self.detect_width, max(1, round(height * scale)))
+        if scale < 1.0:  # shrink first: fewer to convert
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
             image = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         size = (bgr.shape[1], bgr.shape[0])

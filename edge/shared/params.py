@@ -26,16 +26,17 @@ import math
 import typing
 
 TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-              dict: "a table"}
+              dict: "a table", list: "an array"}
 
 
-def param(default=dataclasses.MISSING, *, min=None, max=None, gt=None, choices=None,
-          help: str = "", path: str | None = None, note: str = ""):
+def param(default=dataclasses.MISSING, *, factory=dataclasses.MISSING, min=None, max=None,
+          gt=None, choices=None, help: str = "", path: str | None = None, note: str = ""):
     """A dataclass field whose value must lie in [``min``, ``max``], above ``gt``, or among
     ``choices``. ``help`` says what it does, in one line; ``note`` why its default is what
     it is (written above it in ``maskwatch.toml``). ``path="file"``: a path, relative to
-    the config file that sets it; ``path="model"``: a bundled model's name or such a path."""
-    return dataclasses.field(default=default, metadata={
+    the config file that sets it; ``path="model"``: a bundled model's name or such a path.
+    ``factory`` makes a mutable default (an array)."""
+    return dataclasses.field(default=default, default_factory=factory, metadata={
         "min": min, "max": max, "gt": gt, "choices": choices, "help": help, "path": path,
         "note": note})
 
@@ -131,10 +132,12 @@ def build(cls, data, prefix: str, errors: list[str]):
             built[name], valid[name] = build(kind, data.get(name, {}), key + ".", errors)
             continue
         if name not in data:
-            if f.default is dataclasses.MISSING:
-                errors.append(f"{key}: missing")
-            else:
+            if f.default is not dataclasses.MISSING:
                 valid[name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                valid[name] = f.default_factory()
+            else:
+                errors.append(f"{key}: missing")
             continue
         problem = value_problem(data[name], kind, f.metadata)
         if problem:

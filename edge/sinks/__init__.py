@@ -53,6 +53,8 @@ class FrameResult:
     # Seconds per stage of this frame (detect, crop, classify, track) and the sinks of the
     # frame before: what a status page or /metrics reports.
     timings: dict = field(default_factory=dict)
+    # What annotated frames draw besides the faces: ("zone" | "mask", points in pixels).
+    overlays: tuple = ()
     _drawn: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
                                   compare=False)
@@ -72,7 +74,8 @@ class FrameResult:
                 import cv2
 
                 from edge.sinks.annotate import draw
-                bgr = cv2.cvtColor(draw(self.image, self.tracks), cv2.COLOR_RGB2BGR)
+                bgr = cv2.cvtColor(draw(self.image, self.tracks, self.overlays),
+                                   cv2.COLOR_RGB2BGR)
                 bgr.flags.writeable = False
                 self._drawn["bgr"] = bgr
             return self._drawn["bgr"]

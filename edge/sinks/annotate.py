@@ -1,8 +1,8 @@
 """Frames with their faces drawn on: as JPEGs in a folder, or as one video file.
 
 Green box: masked; orange: not masked (yet); red, thick: a raised violation; grey: not
-judged in this frame (the quality gate's reason instead of a label). Each box is labelled
-with its track id, label and confidence.
+judged in this frame (the reason instead of a label). Each box is labelled with its track
+id, label and confidence. A cyan outline is the zone, grey shading a motion mask.
 """
 
 from __future__ import annotations
@@ -16,9 +16,20 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv"}
 GREEN, ORANGE, RED, GREY = (0, 200, 0), (255, 150, 0), (230, 0, 0), (128, 128, 128)
 
 
-def draw(image: np.ndarray, tracks) -> np.ndarray:
-    """A copy of the RGB ``image`` with each track's box and label drawn on."""
+ZONE, MASK = (0, 220, 255), (90, 90, 90)
+
+
+def draw(image: np.ndarray, tracks, overlays=()) -> np.ndarray:
+    """A copy of the RGB ``image`` with the zone (cyan outline) and the motion masks (grey,
+    shaded) of ``overlays``, then each track's box and label drawn on."""
     out = image.copy()
+    for kind, points in overlays:
+        polygon = np.array(points, np.int32)
+        if kind == "mask":
+            shade = out.copy()
+            cv2.fillPoly(shade, [polygon], MASK)
+            out = cv2.addWeighted(shade, 0.4, out, 0.6, 0)
+        cv2.polylines(out, [polygon], True, ZONE if kind == "zone" else MASK, 2, cv2.LINE_AA)
     for tr in tracks:
         x, y, w, h = tr.box
         color = (RED if tr.violating else GREY if tr.unjudged else GREEN if tr.masked
