@@ -6,7 +6,7 @@ running average of the recent frames, the background. Pixels that differ by more
 ``threshold`` grey levels, once dilated, make contours; each of at least ``contour_area``
 pixels (of the small frame) is a motion box. The background then moves ``frame_alpha`` of the
 way towards the frame. Parts of the picture covered by the zone's masks (``[zone] masks``:
-a TV, the street behind the door) never count as motion. When more than ``lightning`` of the
+a TV, the street behind the door) never count as motion. When more than ``light_change`` of the
 picture changes at once (the lights switched on, the camera's exposure jumping), it is not
 motion: the background is taken afresh from this frame.
 
@@ -39,9 +39,9 @@ class MotionParams(Params):
                               help="pixels (of the grey copy) a moving area needs")
     frame_alpha: float = param(0.02, gt=0.0, max=1.0,
                                help="how fast the background follows the frames, per frame")
-    lightning: float = param(0.8, gt=0.0, max=1.0,
-                             help="a change over this share of the picture is the light, not "
-                                  "motion: the background starts afresh")
+    light_change: float = param(0.8, gt=0.0, max=1.0,
+                                help="a change over this share of the picture is the light, "
+                                     "not motion: the background starts afresh")
     region_margin: float = param(0.5, min=0.0, max=4.0,
                                  help="detection regions: a motion or track box grown by this "
                                       "share of its size on every side")
@@ -89,7 +89,7 @@ class MotionGate:
         moved = np.abs(grey - self._background) > self.params.threshold
         if self._small_mask is not None:
             moved &= ~self._small_mask
-        if moved.mean() > self.params.lightning:
+        if moved.mean() > self.params.light_change:
             self._background = grey
             self.recalibrations += 1
             return []
