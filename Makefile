@@ -114,6 +114,8 @@ DEMO    := build/demo
 EDGE_CONFIG = $(if $(CONFIG),--config $(CONFIG))
 # FRAMES: how many frames make soak measures (after 500 of warm-up).
 FRAMES  ?= 20000
+# SCENARIO_FRAMES: frames per doorway scenario (empty door, poster, passer-by) and gate.
+SCENARIO_FRAMES ?= 1000
 .PHONY: run eval bench demo demo-frames soak
 
 demo-frames: $(STAMP_EDGE)
@@ -131,10 +133,12 @@ eval: need-sources $(STAMP_EDGE)  ## the whole pipeline on the held-out photos o
 	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --split $(SPLIT) \
 		--zoo $(MASKS) --prajna $(PRAJNA) --prajna-split $(HOLDOUT) --json build/eval-scenes.json
 
-bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, then the seed-style loop on the same frames
+bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, then the seed-style loop on the same frames, then the doorway scenarios with the motion gate on and off
 	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \
 		--json build/bench.json
 	$(if $(filter 0,$(BASELINE)),,$(PYTHON) -m train.seed_loop --bench build/bench.json)
+	$(PYTHON) -m edge.measure.scenarios $(EDGE_CONFIG) --model $(MODEL) --frames $(SCENARIO_FRAMES) \
+		--json build/scenarios.json
 
 soak: $(STAMP_EDGE)  ## FRAMES frames through the whole pipeline, looping: fails if RSS or open files creep
 	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge.measure.soak $(EDGE_CONFIG) \

@@ -175,3 +175,41 @@ def test_a_still_face_alarms_once_then_not_while_it_stays_put(caplog):
     moved = [e.kind for i in range(5)
              for e in tracker.update(10 + 0.1 * i, [(115 + 15 * i, 100, 80, 80)], [[0.05, 0.95]])]
     assert moved == ["violation"] and "moved: it counts again" in caplog.text
+
+
+def test_the_pipeline_looks_nowhere_in_an_empty_door_and_everywhere_every_few_seconds(
+        model, door):
+    from edge.config import load_config
+    from edge.pipeline import Pipeline
+    from edge.sources import Frame
+
+    config = load_config(None)
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, path=str(model)),
+        motion=dataclasses.replace(config.motion, full_frame_seconds=5.0))
+    pipeline = Pipeline(config, sinks=[])
+    asked = []
+    real = pipeline.detector.detect
+    pipeline.detector.detect = lambda image, where=None: (asked.append(where),
+                                                          real(image, where))[1]
+    try:
+        for i in range(120):                             # 12 s of an empty door at 10 frames/s
+            pipeline.process(Frame(noisy(door), t=0.1 * i))
+    finally:
+        pipeline.close()
+    assert asked == [None, None, None]                   # at 0, 5 and 10 s: whole frames only
+
+
+def test_a_passer_by_gives_the_same_events_with_the_gate_on_and_off(model):
+    from edge.config import load_config
+    from edge.measure import scenarios
+
+    config = load_config(None)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, path=str(model)))
+    frames = 2 * (scenarios.ENTER + scenarios.STAND + scenarios.LEAVE + scenarios.EMPTY)
+    on, off = (scenarios.run(dataclasses.replace(
+        config, motion=dataclasses.replace(config.motion, enabled=gate)), "passer-by", frames)
+        for gate in (True, False))
+    assert on["events"] == off["events"] == {"violation": 2, "clear": 2}
+    assert len(on["entry_to_judgement_frames"]) == 2
+    assert max(on["entry_to_judgement_frames"]) <= max(off["entry_to_judgement_frames"]) + 2

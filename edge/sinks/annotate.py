@@ -14,8 +14,6 @@ import numpy as np
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv"}
 GREEN, ORANGE, RED, GREY = (0, 200, 0), (255, 150, 0), (230, 0, 0), (128, 128, 128)
-
-
 ZONE, MASK = (0, 220, 255), (90, 90, 90)
 
 
