@@ -60,6 +60,7 @@ def schema() -> type:
     from edge.detectors import DetectorSettings
     from edge.motion import MotionParams
     from edge.notify import ServiceParams
+    from edge.privacy import PrivacyParams
     from edge.quality import Gate
     from edge.shared.classifier import ModelParams
     from edge.sources import SourceSettings
@@ -72,7 +73,8 @@ def schema() -> type:
               ("detector", _tables(DetectorSettings, "detector", "DetectorConfig")),
               ("motion", MotionParams), ("zone", ZoneParams),
               ("model", ModelParams), ("tracker", TrackerParams), ("judge", Gate),
-              ("sinks", sinks), ("web", WebParams), ("service", ServiceParams)]
+              ("sinks", sinks), ("privacy", PrivacyParams), ("web", WebParams),
+              ("service", ServiceParams)]
     return dataclasses.make_dataclass(
         "Config", [(n, t, dataclasses.field(default_factory=t)) for n, t in tables],
         frozen=True, namespace={"model_path": property(_model_path)})

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.config import ConfigError
+from edge.counts import Tally
 from edge.detectors import frame_problem
 from edge.motion import MotionGate, regions
 from edge.notify import Notifier
@@ -73,6 +75,20 @@ def build_classifier(config) -> Classifier:
     return Classifier(config.model_path, config.model.format or None, config.model.threads)
 
 
+def today_so_far(config):
+    """Today's counts as the event store has them, so that a restart goes on counting
+    from there; None without a store (or a file it can't read yet)."""
+    store = config.sinks.store
+    if not store.enabled:
+        return None
+    from edge.sinks.store import History
+    try:
+        return History(store.path).today()
+    except (OSError, sqlite3.Error) as exc:
+        log.info("store: today's counts start at 0 (%s could not be read: %s)", store.path, exc)
+        return None
+
+
 def build_tracker(config, labels: tuple[str, ...]) -> Tracker:
     try:
         return Tracker(labels, config.tracker)
@@ -98,7 +114,9 @@ class Pipeline:
             raise StartupError(str(exc)) from exc
         self.stats = Stats(str(self.classifier.model.path), self.classifier.model.format,
                            config.detector.name, dataclasses.asdict(config.detector.params))
-        context = SinkContext(log_stream, config.service.status_seconds, self.stats)
+        context = SinkContext(log_stream, config.service.status_seconds, self.stats,
+                              config.sinks.snapshot.enabled)
+        self.tally = Tally(today_so_far(config) if sinks is None else None)
         self.sinks = sinks if sinks is not None else make_sinks(
             config.sinks, annotate=annotate, context=context)
         self.source = source or make_source(config.source)
@@ -112,10 +130,12 @@ class Pipeline:
         self.web = None
         if config.web.enabled:
             from edge.web import StatusServer
-            snapshots = config.sinks.snapshot
+            from edge.sinks.store import History
+            snapshots, store = config.sinks.snapshot, config.sinks.store
             try:
                 self.web = StatusServer(config.web, self.stats,
-                                        snapshots.dir if snapshots.enabled else None)
+                                        snapshots.dir if snapshots.enabled else None,
+                                        History(store.path) if store.enabled else None)
             except (OSError, ValueError) as exc:
                 raise StartupError(f"web: cannot serve on {config.web.bind}:{config.web.port} "
                                    f"({exc})") from exc
@@ -156,8 +176,11 @@ class Pipeline:
         stats = self.stats
         timings = dict(zip(STAGES, (t0 - t_start, t1 - t0, t2 - t1, t3 - t2, t4 - t3,
                                     stats.timings.get("sinks", 0.0))))
-        result = FrameResult(frame.t, time.time(), frame.image, self.tracker.visible(frame.t),
-                             events, stats.fps, frame.name, timings, zone.overlays())
+        wall = time.time()
+        counted, today = self.tally.step(wall, self.tracker.counts)
+        result = FrameResult(frame.t, wall, frame.image, self.tracker.visible(frame.t),
+                             events, stats.fps, frame.name, timings, zone.overlays(),
+                             counted, today, self.config.privacy.blur)
         for sink in self.sinks:
             sink.handle(result)
         stats.timings = {**timings, "sinks": clock() - t4, "faces": len(faces)}

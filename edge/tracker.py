@@ -24,6 +24,8 @@ buzzer that sounds on each of those mistakes gets unplugged. So alarms are raise
   clears, it casts no votes and raises nothing while it stays put, and counts again as soon
   as it moves. One log line says so when it starts. So it raises at most one alarm.
 
+It also counts people (``counts``: see ``edge.counts`` for what counts as a person).
+
 Times are seconds on any monotonic clock; the tracker never reads a clock itself, which
 keeps it deterministic under test.
 """
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.counts import Counts
 from edge.shared.boxes import iou, match
 from edge.shared.params import Params, param
 
@@ -65,6 +68,9 @@ class Track:
     still_since: float = 0.0
     static: bool = False                    # still so long it is taken for a picture
     evidence_at: float = float("-inf")      # last time k of n votes said "violation"
+    judged: int = 0                         # observations the classifier judged
+    counted: bool = False                   # counted as a person
+    unmasked: bool = False                  # counted as an unmasked person
 
     @property
     def masked(self) -> bool:
@@ -151,6 +157,7 @@ class Tracker:
         self.threshold, self.cooldown = params.threshold, params.cooldown
         self.max_age, self.static_seconds = params.max_age, params.static_seconds
         self.tracks: list[Track] = []
+        self.counts = Counts()                  # people, unmasked people, violations, so far
         self._next_id = 1
 
     def update(self, t: float, boxes: list[tuple[int, int, int, int]],
@@ -181,11 +188,13 @@ class Tracker:
                     track.evidence_at = t
                 continue
             self._observe(track, t, tuple(box), probs[i])
+            raised = False
             if sum(track.votes) >= self.k:
                 track.evidence_at = t
                 if not track.violating:
-                    track.violating = True
+                    track.violating = raised = True
                     events.append(self._event("violation", track, t))
+            self._count(track, raised)
         kept = []
         for track in self.tracks:
             if track.violating and t - track.evidence_at >= self.cooldown:
@@ -195,6 +204,18 @@ class Tracker:
                 kept.append(track)
         self.tracks = kept
         return events
+
+    def _count(self, track: Track, raised: bool) -> None:
+        """Count the track as a person once judged ``k`` times or violating; as unmasked
+        once violating; and the violation it ``raised`` now, if it did."""
+        fresh = Counts(
+            people=int(not track.counted and (track.judged >= self.k or track.violating)),
+            unmasked=int(track.violating and not track.unmasked),
+            violations=int(raised))
+        if fresh:
+            track.counted = track.counted or bool(fresh.people)
+            track.unmasked = track.unmasked or bool(fresh.unmasked)
+            self.counts += fresh
 
     def _still(self, track: Track, t: float, box) -> bool:
         """Whether the track is a still face now (its box recorded either way)."""
@@ -228,6 +249,7 @@ class Tracker:
         track.label, track.confidence = self.labels[top], float(p[top])
         track.p_violation = float(p[self.violation_index])
         track.votes.append(track.p_violation >= self.threshold)
+        track.judged += 1
 
     @staticmethod
     def _event(kind: str, track: Track, t: float) -> Event:

@@ -6,7 +6,13 @@ framework to install or patch on a Pi):
 - ``/``: the page — a live view, frames/s and per-stage ms, the model and detector, and
   the last ``events`` events with their snapshot thumbnails;
 - ``/stream.mjpg``: the live view, annotated frames as MJPEG at ``stream_fps`` at most;
-- ``/api/status``: the page's data as JSON;
+- ``/api/status``: the page's data as JSON, with today's counts;
+- ``/api/counts?hours=24`` (or ``?days=7``): people, unmasked people and violations per
+  local hour (day) from the event store, oldest first: ``{"buckets": [{"start": ISO-8601,
+  "people": n, "unmasked": n, "violations": n}, …]}``;
+- ``/api/events?since=…&limit=…``: the stored events from ``since`` (ISO-8601 or seconds
+  since 1970; default: the last 24 h), oldest first, at most ``limit`` (100; up to 10,000);
+- ``/chart.svg?hours=24`` (or ``?days=7``): the same counts as a bar chart (``edge.chart``);
 - ``/snapshots/NAME``: a violation snapshot from the snapshot sink's folder, by its exact
   file name only (``violation-…-trackN.jpg``): no other file can be asked for;
 - ``/healthz``: 200 while frames flow, 503 when none came for ``HEALTHY_WITHIN`` seconds;
@@ -41,11 +47,13 @@ import hmac
 import json
 import logging
 import socket
+import sqlite3
 import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,10 +69,12 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from edge import checks
+from edge.chart import chart
 from edge.shared.params import Params, param
 from edge.sinks.log import event_json
 from edge.sinks.snapshot import NAME as SNAPSHOT_NAME
 from edge.sinks.snapshot import snapshot_name
+from edge.sinks.store import History
 from edge.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -258,11 +268,14 @@ class _Viewer:
 
 class StatusServer:
     """The page's server: ``config`` its ``WebParams``, ``stats`` the loop's counts (the
-    only thing it reads of the loop), ``snapshot_dir`` where snapshots are (None: off)."""
+    only thing it reads of the loop), ``snapshot_dir`` where snapshots are (None: off),
+    ``history`` the event store's reader (None: no store)."""
 
-    def __init__(self, config: WebParams, stats: Stats, snapshot_dir: str | None = None):
+    def __init__(self, config: WebParams, stats: Stats, snapshot_dir: str | None = None,
+                 history: History | None = None):
         self.config = config
         self.stats = stats
+        self.history = history
         self.token = None
         if config.token_file:
             self.token = Path(config.token_file).read_text().strip()
@@ -306,7 +319,26 @@ class StatusServer:
                         "box": [int(v) for v in t.box]}
                        for t in (latest.tracks if latest else [])],
             "events": list(self.sink.events),
+            "today": _today(latest.today if latest else None),
         }
+
+    def counts(self, query: dict) -> list[dict]:
+        """``/api/counts`` and ``/chart.svg``'s buckets; ValueError for a bad query."""
+        if "days" in query:
+            return self.history.days(_number(query, "days", 7, 1, 366))
+        return self.history.hours(_number(query, "hours", 24, 1, 24 * 31))
+
+    def events(self, query: dict) -> list[dict]:
+        since = query.get("since", [""])[0]
+        try:
+            start = float(since) if since else time.time() - 86400
+        except ValueError:
+            try:
+                start = datetime.fromisoformat(since).astimezone().timestamp()
+            except ValueError:
+                raise ValueError(f"since: {since[:40]!r} is neither ISO-8601 nor seconds "
+                                 "since 1970") from None
+        return self.history.events(start, limit=_number(query, "limit", 100, 1, 10_000))
 
     def healthy(self) -> bool:
         latest = self.sink.latest
@@ -352,6 +384,21 @@ class StatusServer:
         self.httpd.server_close()
 
 
+def _number(query: dict, key: str, default: int, low: int, high: int) -> int:
+    text = query.get(key, [str(default)])[0]
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{key}: a whole number from {low} to {high}, got {text[:20]!r}")
+    return int(text)
+
+
+def _today(today) -> dict | None:
+    if today is None:
+        return None
+    c = today.counts
+    return {"day": today.day.isoformat(), "people": c.people, "unmasked": c.unmasked,
+            "violations": c.violations, "compliance": c.compliance}
+
+
 def _handler(server: StatusServer):
     class Handler(BaseHTTPRequestHandler):
         timeout = CLIENT_TIMEOUT
@@ -377,6 +424,8 @@ def _handler(server: StatusServer):
             elif path == "/api/status":
                 self._send(HTTPStatus.OK, json.dumps(server.status()).encode(),
                            "application/json")
+            elif path in ("/api/counts", "/api/events", "/chart.svg"):
+                self._history(path, parse_qs(url.query))
             elif path == "/healthz":
                 ok = server.healthy()
                 self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
@@ -393,6 +442,34 @@ def _handler(server: StatusServer):
                     self._send(HTTPStatus.OK, file.read_bytes(), "image/jpeg")
             else:
                 self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+        def _history(self, path: str, query: dict) -> None:
+            if server.history is None:
+                self._send(HTTPStatus.NOT_FOUND, b"no event store ([sinks.store] enabled = "
+                           b"false)\n", "text/plain")
+                return
+            try:
+                if path == "/api/events":
+                    body, kind = json.dumps({"events": server.events(query)}), "application/json"
+                else:
+                    buckets = server.counts(query)
+                    if path == "/api/counts":
+                        body, kind = json.dumps({"buckets": buckets}), "application/json"
+                    else:
+                        daily = "days" in query
+                        title = (f"people per day, last {len(buckets)} days" if daily
+                                 else f"people per hour, last {len(buckets)} hours")
+                        body = chart(buckets, title, "%a %d" if daily else "%H:00")
+                        kind = "image/svg+xml"
+            except ValueError as exc:
+                self._send(HTTPStatus.BAD_REQUEST, f"{exc}\n".encode(), "text/plain")
+                return
+            except sqlite3.Error as exc:
+                log.warning("web: the event store could not be read: %s", exc)
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"the event store could not be "
+                           b"read\n", "text/plain")
+                return
+            self._send(HTTPStatus.OK, body.encode(), kind)
 
         def _authorised(self, url) -> bool:
             given = parse_qs(url.query).get("token", [""])[0]
@@ -462,10 +539,15 @@ td, th { padding: .25em .6em; border-bottom: 1px solid #333; text-align: left; }
 tr.violation td:first-child { color: #f66; } tr.clear td:first-child { color: #8f8; }
 img.thumb { width: 96px; display: block; }
 #stages { font-family: monospace; }
+#today b { color: #fff; } #compliance { font-size: 1.3em; }
+.charts div { margin-bottom: .6em; } .charts svg { max-width: 100%; height: auto; }
 </style></head><body>
 <header><span>maskwatch</span><span>frames/s <b id="fps">-</b></span>
 <span id="health">-</span><span id="model"></span><span id="stages"></span></header>
 <main><img id="live" alt="live view">
+<section class="charts"><h3 id="today">Today: <b id="people">-</b> people,
+<b id="unmasked">-</b> unmasked, compliance <b id="compliance">-</b></h3>
+<div id="hours"></div><div id="days"></div></section>
 <section><h3>Events</h3><table><thead><tr><th>event</th><th>time</th><th>track</th>
 <th>label</th><th>p</th><th>snapshot</th></tr></thead><tbody id="events"></tbody></table>
 </section></main>
@@ -499,8 +581,25 @@ async function refresh() {
         img.src = "snapshots/" + e.snapshot + q; img.alt = e.snapshot; td.appendChild(img);
       }
     }
+    const today = s.today || {people: 0, unmasked: 0, compliance: null};
+    document.getElementById("people").textContent = today.people;
+    document.getElementById("unmasked").textContent = today.unmasked;
+    document.getElementById("compliance").textContent =
+      today.compliance === null ? "-" : today.compliance + "%";
   } catch (err) { document.getElementById("health").textContent = "page: " + err; }
 }
+async function charts() {
+  for (const [id, query] of [["hours", "hours=24"], ["days", "days=7"]]) {
+    const box = document.getElementById(id);
+    try {
+      const reply = await fetch("chart.svg?" + query + (token ? "&token=" +
+                                encodeURIComponent(token) : ""));
+      box.innerHTML = reply.ok ? await reply.text() : "";
+      box.dataset.loaded = reply.ok ? "yes" : "no: " + reply.status;
+    } catch (err) { box.dataset.loaded = "no: " + err; }
+  }
+}
 refresh(); setInterval(refresh, 2000);
+charts(); setInterval(charts, 60000);
 </script></body></html>
 """

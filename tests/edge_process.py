@@ -21,8 +21,9 @@ def config_file(folder: Path, model: Path, frames: Path | None, fps: float = 10.
     path = folder / "maskwatch.toml"
     kind = 'kind = "images"\n' if frames else ""
     images = f'[source.images]\npath = "{frames}"\n' if frames else ""
+    store = "" if "[sinks.store]" in extra else f'[sinks.store]\npath = "{folder}/events.db"\n'
     path.write_text(f"[source]\n{kind}fps = {fps}\nreconnect_min = 1.0\n{images}"
-                    f'[model]\npath = "{model}"\n[tracker]\ncooldown = 0.5\n{extra}')
+                    f'[model]\npath = "{model}"\n[tracker]\ncooldown = 0.5\n{store}{extra}')
     return path
 
 

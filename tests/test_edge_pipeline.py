@@ -278,6 +278,8 @@ fps = 5.0
 path = "plain"
 [model]
 path = "{model}"
+[sinks.store]
+path = "{tmp_path / 'events.db'}"
 """)
     env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", NOTIFY_SOCKET=listener.path,
                PYTHONPATH=str(ROOT))
@@ -328,7 +330,8 @@ def test_a_missing_image_folder_exits_2(model, tmp_path, capsys):
 
 def test_annotate_writes_frames_for_a_file_source(model, few_frames, tmp_path, capsys):
     config = tmp_path / "c.toml"
-    config.write_text("[sinks.gpio]\nenabled = false\n[source]\nfps = 0.0\n")
+    config.write_text(f'[sinks.gpio]\nenabled = false\n[source]\nfps = 0.0\n'
+                      f'[sinks.store]\npath = "{tmp_path / "events.db"}"\n')
     out = tmp_path / "annotated"
     assert main(["run", "--config", str(config), "--source", str(few_frames), "--model",
                  str(model), "--annotate", str(out)]) == 0

@@ -77,8 +77,13 @@ def test_events_state_discovery_and_snapshot_arrive_with_their_retain_flags(
     assert not late.on(f"{PREFIX}/event")
     assert retained[f"{PREFIX}/availability"] == b"offline"          # a clean stop says so
     state = json.loads(retained[f"{PREFIX}/state"])
-    assert set(state) == {"violation", "faces", "fps"}
+    assert set(state) == {"violation", "faces", "fps", "people_today", "unmasked_today",
+                          "compliance_today"}
     assert state["violation"] == ("ON" if logged[-1]["event"] == "violation" else "OFF")
+    # One person all along (one track), unmasked at times: 1 person, 1 unmasked, 0% today.
+    assert {e["track"] for e in logged} == {1}
+    assert (state["people_today"], state["unmasked_today"], state["compliance_today"]) == \
+        (1, 1, 0.0)
     assert retained[f"{PREFIX}/snapshot"].startswith(b"\xff\xd8")     # a JPEG
     node = "maskwatch_door"
     binary = json.loads(retained[f"homeassistant/binary_sensor/{node}/violation/config"])
@@ -91,7 +96,17 @@ def test_events_state_discovery_and_snapshot_arrive_with_their_retain_flags(
     image = json.loads(retained[f"homeassistant/image/{node}/snapshot/config"])
     assert faces["value_template"] == "{{ value_json.faces }}" and fps["unit_of_measurement"] == "fps"
     assert image["image_topic"] == f"{PREFIX}/snapshot" and image["content_type"] == "image/jpeg"
-    assert len({json.dumps(c["device"]) for c in (binary, faces, fps, image)}) == 1  # one device
+    people, unmasked, compliance = (
+        json.loads(retained[f"homeassistant/sensor/{node}/{name}/config"])
+        for name in ("people_today", "unmasked_today", "compliance_today"))
+    assert people["state_class"] == unmasked["state_class"] == "total_increasing"
+    assert people["value_template"] == "{{ value_json.people_today }}"
+    assert unmasked["value_template"] == "{{ value_json.unmasked_today }}"
+    assert compliance["unit_of_measurement"] == "%"
+    assert compliance["state_class"] == "measurement"
+    entities = (binary, faces, fps, image, people, unmasked, compliance)
+    assert len({json.dumps(c["device"]) for c in entities}) == 1          # one device
+    assert all(c["origin"] == {"name": "maskwatch", "sw_version": "0.1.0"} for c in entities)
 
 
 def test_the_last_will_says_offline_when_the_process_is_killed(model, broker, tmp_path):

@@ -55,7 +55,8 @@ def soak(config, frames: int, warmup: int, snapshots: Path) -> dict:
     sinks = dataclasses.replace(
         sinks, log=dataclasses.replace(sinks.log, enabled=True),
         gpio=dataclasses.replace(sinks.gpio, enabled=True),
-        snapshot=dataclasses.replace(sinks.snapshot, enabled=True, dir=str(snapshots)))
+        snapshot=dataclasses.replace(sinks.snapshot, enabled=True, dir=str(snapshots)),
+        store=dataclasses.replace(sinks.store, enabled=True, path=str(snapshots / "events.db")))
     devnull = open(os.devnull, "w")
     pipeline = Pipeline(config, source=make_source(dataclasses.replace(config.source, loop=True)),
                         sinks=make_sinks(sinks, context=SinkContext(log_stream=devnull)))

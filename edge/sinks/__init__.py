@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from edge.counts import Counts, Today
 from edge.tracker import Event, TrackView
 
 # Not "log": that name is the edge.sinks.log submodule once it is imported.
@@ -55,6 +56,9 @@ class FrameResult:
     timings: dict = field(default_factory=dict)
     # What annotated frames draw besides the faces: ("zone" | "mask", points in pixels).
     overlays: tuple = ()
+    counted: Counts = Counts()            # people counted in this frame (edge.counts)
+    today: Today | None = None            # today's counts so far
+    blur: str = "none"                    # which faces pictures blur ([privacy] blur)
     _drawn: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
                                   compare=False)
@@ -66,7 +70,8 @@ class FrameResult:
         object.__setattr__(self, "events", tuple(self.events))
 
     def annotated(self) -> np.ndarray | None:
-        """The frame with its faces drawn on, BGR (for OpenCV's writers); drawn once."""
+        """The frame with its faces drawn on (and blurred as ``blur`` says), BGR (for
+        OpenCV's writers); drawn once."""
         if self.image is None:
             return None
         with self._lock:
@@ -74,7 +79,7 @@ class FrameResult:
                 import cv2
 
                 from edge.sinks.annotate import draw
-                bgr = cv2.cvtColor(draw(self.image, self.tracks, self.overlays),
+                bgr = cv2.cvtColor(draw(self.image, self.tracks, self.overlays, self.blur),
                                    cv2.COLOR_RGB2BGR)
                 bgr.flags.writeable = False
                 self._drawn["bgr"] = bgr
@@ -229,6 +234,7 @@ class SinkContext:
     log_stream: object = None       # where the log sink writes (None: stdout)
     status_seconds: float = 5.0     # how often state is repeated when nothing changes
     stats: object = None            # edge.stats.Stats: where a sink adds its gauges
+    snapshots: bool = False         # the snapshot sink is on (events can name their file)
 
 
 def make_sinks(config, annotate: Path | None = None, retry_seconds: float = 5.0,

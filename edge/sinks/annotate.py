@@ -12,15 +12,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.privacy import blurred
+
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv"}
 GREEN, ORANGE, RED, GREY = (0, 200, 0), (255, 150, 0), (230, 0, 0), (128, 128, 128)
 ZONE, MASK = (0, 220, 255), (90, 90, 90)
 
 
-def draw(image: np.ndarray, tracks, overlays=()) -> np.ndarray:
-    """A copy of the RGB ``image`` with the zone (cyan outline) and the motion masks (grey,
-    shaded) of ``overlays``, then each track's box and label drawn on."""
-    out = image.copy()
+def draw(image: np.ndarray, tracks, overlays=(), blur: str = "none") -> np.ndarray:
+    """A copy of the RGB ``image`` with the faces ``blur`` says blurred (``edge.privacy``),
+    the zone (cyan outline) and the motion masks (grey, shaded) of ``overlays``, then each
+    track's box and label drawn on."""
+    out = blurred(image, tracks, blur)
     for kind, points in overlays:
         polygon = np.array(points, np.int32)
         if kind == "mask":

@@ -3,15 +3,19 @@
 Topics, under ``topic_prefix`` (``maskwatch/<hostname>`` unless set):
 
 - ``<prefix>/event``: each violation and clear, the same JSON as the log line (QoS 1);
-- ``<prefix>/state``: ``{"violation": "ON"|"OFF", "faces": 2, "fps": 9.8}``, retained, on a
-  change of violation and every ``status_seconds``;
+- ``<prefix>/state``: ``{"violation": "ON"|"OFF", "faces": 2, "fps": 9.8, "people_today":
+  41, "unmasked_today": 3, "compliance_today": 92.7}``, retained, on a change of violation
+  and every ``status_seconds``. Today's counts (``edge.counts``) start again at local
+  midnight; compliance is null (unknown) before the day's first person;
 - ``<prefix>/availability``: ``online``, retained; ``offline`` when it stops, and as the
   broker's last will when the process dies without saying so;
 - ``<prefix>/snapshot``: the annotated frame of the latest violation as a JPEG, retained
   (``snapshot = true``);
 - ``<discovery_prefix>/{binary_sensor,sensor,image}/<node>/<object>/config``: retained Home
-  Assistant discovery messages (``discovery = true``): the violation, faces in view, frames/s
-  and the last snapshot, as one device.
+  Assistant discovery messages (``discovery = true``): the violation, faces in view, frames/s,
+  the last snapshot, people and unmasked people today (``total_increasing``: Home
+  Assistant takes the drop at midnight for a reset) and today's compliance, as one device,
+  each with the ``origin`` block that names the software that sent it.
 
 The journal says what is wrong: one line when a connection attempt fails, with the reason
 (the name does not resolve, nothing listens, the host is unreachable, no CONNACK came), and
@@ -39,13 +43,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from edge import checks
+from edge import __version__, checks
 from edge.plugins import Plugin
+from edge.counts import Counts
 from edge.shared.params import Params, param
 from edge.sinks.log import event_json
 
 log = logging.getLogger(__name__)
 
+# Home Assistant's discovery "origin": the software that sends the messages.
+ORIGIN = {"name": "maskwatch", "sw_version": __version__}
 STATE_EVERY = 5.0      # seconds between state messages when nothing changes
 CLOSE_WAIT = 2.0       # seconds close() gives queued events to reach the broker
 CONFIRM_WAIT = 1.0     # seconds between checks while a publish waits for its PUBACK
@@ -253,10 +260,12 @@ class MqttSink:
             log.debug("mqtt: disconnected (%s)", reason)
 
     def discovery_messages(self) -> list[tuple[str, dict]]:
-        """Home Assistant's MQTT discovery: one device, four entities."""
+        """Home Assistant's MQTT discovery: one device, seven entities."""
         device = {"identifiers": [self.node], "name": f"maskwatch {self.client_id}",
-                  "manufacturer": "maskwatch", "model": "face-mask detector"}
-        common = {"availability_topic": self.topic("availability"), "device": device}
+                  "manufacturer": "maskwatch", "model": "face-mask detector",
+                  "sw_version": __version__}
+        common = {"availability_topic": self.topic("availability"), "device": device,
+                  "origin": ORIGIN}
         state = self.topic("state")
         entities = [
             ("binary_sensor", "violation", {"name": "Mask violation", "state_topic": state,
@@ -271,6 +280,20 @@ class MqttSink:
                                "unit_of_measurement": "fps", "state_class": "measurement"}),
             ("image", "snapshot", {"name": "Last violation", "image_topic": self.topic("snapshot"),
                                    "content_type": "image/jpeg"}),
+            ("sensor", "people_today", {"name": "People today", "state_topic": state,
+                                        "value_template": "{{ value_json.people_today }}",
+                                        "unit_of_measurement": "people",
+                                        "state_class": "total_increasing"}),
+            ("sensor", "unmasked_today", {"name": "Unmasked today", "state_topic": state,
+                                          "value_template": "{{ value_json.unmasked_today }}",
+                                          "unit_of_measurement": "people",
+                                          "state_class": "total_increasing"}),
+            ("sensor", "compliance_today", {"name": "Mask compliance today",
+                                            "state_topic": state,
+                                            "value_template":
+                                                "{{ value_json.compliance_today }}",
+                                            "unit_of_measurement": "%",
+                                            "state_class": "measurement"}),
         ]
         prefix = self.config.discovery_prefix.rstrip("/")
         return [(f"{prefix}/{component}/{self.node}/{name}/config",
@@ -290,9 +313,12 @@ class MqttSink:
 
     def state(self) -> dict:
         latest = self._latest
+        today = latest.today.counts if latest and latest.today else Counts()
         return {"violation": "ON" if self._violations else "OFF",
                 "faces": len(latest.tracks) if latest else 0,
-                "fps": round(latest.fps, 1) if latest else 0.0}
+                "fps": round(latest.fps, 1) if latest else 0.0,
+                "people_today": today.people, "unmasked_today": today.unmasked,
+                "compliance_today": today.compliance}
 
     def _send_state(self) -> None:
         now = time.monotonic()

@@ -1,0 +1,85 @@
+"""People counted at the door: how many were judged, how many were unmasked, how many alarms.
+
+The tracker (``edge.tracker``) counts people, not frames:
+
+- a **person** is a track that has been judged ``k`` times (enough votes for the tracker
+  to decide either way) or that raised a violation; a face seen once, or only ever
+  unjudged (too small, turned away, outside the zone), is nobody yet;
+- an **unmasked** person is a track that raised at least one violation;
+- **violations** are the violation events (a person who puts the mask on and takes it off
+  again is one unmasked person, two violations).
+
+A person who stays in view is counted once. One who leaves and comes back after the
+tracker has forgotten them (``tracker.max_age`` seconds unseen, or ``cooldown`` after a
+violation) is a new track, and is counted again.
+
+:class:`Tally` turns the tracker's running totals into what each frame's result carries:
+this frame's increments (the event store adds them to its per-minute counters) and today's
+totals (MQTT's sensors, the status page), which start again at local midnight and, given
+the event store's figures at start, survive a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Counts:
+    people: int = 0
+    unmasked: int = 0
+    violations: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.people + other.people, self.unmasked + other.unmasked,
+                      self.violations + other.violations)
+
+    def __sub__(self, other: Counts) -> Counts:
+        return Counts(self.people - other.people, self.unmasked - other.unmasked,
+                      self.violations - other.violations)
+
+    def __bool__(self) -> bool:
+        return bool(self.people or self.unmasked or self.violations)
+
+    @property
+    def compliance(self) -> float | None:
+        """Percent of the people who were not unmasked; None before the first person."""
+        if not self.people:
+            return None
+        return round(100.0 * (self.people - self.unmasked) / self.people, 1)
+
+
+@dataclass(frozen=True)
+class Today:
+    day: date
+    counts: Counts = Counts()
+
+
+class Tally:
+    """Today's counts, from the tracker's totals frame by frame.
+
+    >>> from datetime import datetime
+    >>> tally = Tally(Today(date(2026, 12, 1), Counts(40, 3, 4)))
+    >>> noon = datetime(2026, 12, 1, 12).timestamp()
+    >>> tally.step(noon, Counts(1, 1, 1))
+    (Counts(people=1, unmasked=1, violations=1), Today(day=datetime.date(2026, 12, 1), counts=Counts(people=41, unmasked=4, violations=5)))
+    >>> tally.step(noon + 86400, Counts(2, 1, 1))[1].counts     # the next day
+    Counts(people=1, unmasked=0, violations=0)
+    """
+
+    def __init__(self, seed: Today | None = None):
+        self._today = seed
+        self._total = Counts()
+
+    def step(self, wall: float, total: Counts) -> tuple[Counts, Today]:
+        """The tracker's ``total`` counts at wall-clock time ``wall``: (what this frame
+        added, today's counts)."""
+        added = total - self._total
+        self._total = total
+        day = datetime.fromtimestamp(wall).date()
+        if self._today is None or self._today.day != day:
+            self._today = Today(day)
+        if added:
+            self._today = Today(day, self._today.counts + added)
+        return added, self._today
