@@ -116,7 +116,7 @@ EDGE_CONFIG = $(if $(CONFIG),--config $(CONFIG))
 FRAMES  ?= 20000
 # SCENARIO_FRAMES: frames per doorway scenario (empty door, poster, passer-by) and gate.
 SCENARIO_FRAMES ?= 1000
-.PHONY: run eval bench demo demo-frames soak
+.PHONY: run eval bench demo demo-frames soak screenshot
 
 demo-frames: $(STAMP_EDGE)
 	$(PYTHON) -m edge demo --frames-only --out $(DEMO)
@@ -133,12 +133,17 @@ eval: need-sources $(STAMP_EDGE)  ## the whole pipeline on the held-out photos o
 	$(PYTHON) -m edge eval $(EDGE_CONFIG) --model $(MODEL) --scenes $(SCENES) --split $(SPLIT) \
 		--zoo $(MASKS) --prajna $(PRAJNA) --prajna-split $(HOLDOUT) --json build/eval-scenes.json
 
-bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, then the seed-style loop on the same frames, then the doorway scenarios with the motion gate on and off
+bench: $(if $(filter 0,$(BASELINE)),$(STAMP_EDGE),$(STAMP_KERAS)) $(if $(SOURCE),,demo-frames)  ## per-stage latency at 640x480, one face, then the seed-style loop on the same frames, the doorway scenarios with the motion gate on and off, and the event store's costs
 	$(PYTHON) -m edge bench $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \
 		--json build/bench.json
 	$(if $(filter 0,$(BASELINE)),,$(PYTHON) -m train.seed_loop --bench build/bench.json)
 	$(PYTHON) -m edge.measure.scenarios $(EDGE_CONFIG) --model $(MODEL) --frames $(SCENARIO_FRAMES) \
 		--json build/scenarios.json
+	$(PYTHON) -m edge.measure.store $(EDGE_CONFIG) --model $(MODEL) --source $(or $(SOURCE),$(DEMO)/frames) \
+		--json build/store.json
+
+screenshot: $(STAMP_EDGE)  ## docs/status-page.jpg: the status page with a simulated week, in headless Chromium
+	$(PYTHON) -m edge.measure.screenshot --model $(MODEL) --out docs/status-page.jpg
 
 soak: $(STAMP_EDGE)  ## FRAMES frames through the whole pipeline, looping: fails if RSS or open files creep
 	GPIOZERO_PIN_FACTORY=$${GPIOZERO_PIN_FACTORY:-mock} $(PYTHON) -m edge.measure.soak $(EDGE_CONFIG) \

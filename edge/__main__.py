@@ -6,6 +6,8 @@
   eval          accuracy on face crops (--faces) or of the whole pipeline on photos (--scenes)
   bench         per-stage latency, frames/s, memory and CPU
   demo          the pipeline on sample frames of the astronaut, with no camera (workstation)
+  events        the stored events, as CSV or JSON lines
+  erase         delete everything the runtime stored: events, counts, snapshots
 
 A configuration, model or source problem that needs a person exits with status 2 and says
 what to fix (in the journal, under systemd).
@@ -115,6 +117,71 @@ def cmd_demo(args) -> int:
     return run_demo(_config(args), args.out, frames_only=args.frames_only)
 
 
+def _when(text: str) -> float:
+    """An ISO-8601 date or date-time (local time unless it says otherwise) → seconds."""
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(text).astimezone().timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 date or time "
+                                         "(2026-12-01, 2026-12-01T08:00)") from None
+
+
+def cmd_events(args) -> int:
+    import csv
+    import json
+    import sqlite3
+
+    from edge.sinks.store import History
+    path = args.db or load_config(args.config).sinks.store.path
+    if not Path(path).is_file():
+        where = "" if args.db else " ([sinks.store] path)"
+        print(f"error: no event store at {path}{where}", file=sys.stderr)
+        return 2
+    try:
+        events = History(path).events(args.since or 0.0, args.until, args.limit)
+    except sqlite3.Error as exc:
+        print(f"error: {path} could not be read: {exc}", file=sys.stderr)
+        return 2
+    if args.csv:
+        writer = csv.DictWriter(sys.stdout, ["time", "track", "kind", "label", "p", "snapshot"])
+        writer.writeheader()
+        writer.writerows(events)
+    else:
+        for event in events:
+            print(json.dumps(event))
+    return 0
+
+
+def cmd_erase(args) -> int:
+    """Delete the event store's files and the snapshots, as the config places them."""
+    import shutil
+    import subprocess
+
+    from edge.sinks import snapshot, store
+    config = load_config(args.config)
+    if shutil.which("systemctl") and subprocess.run(
+            ["systemctl", "is-active", "--quiet", "maskwatch"], timeout=10).returncode == 0:
+        print("error: the maskwatch service is running; stop it first "
+              "(sudo systemctl stop maskwatch)", file=sys.stderr)
+        return 2
+    doomed = store.files(config.sinks.store.path) + snapshot.files(config.sinks.snapshot.dir)
+    if not doomed:
+        print("nothing stored: no event store, no snapshots")
+        return 0
+    if not args.yes:
+        print(f"would delete {len(doomed)} files (the event store, its counts, snapshots); "
+              "run again with --yes to delete them:")
+        for path in doomed:
+            print(f"  {path}")
+        return 1
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    print(f"deleted {len(doomed)} files: the event store and its counts "
+          f"({config.sinks.store.path}), snapshots ({config.sinks.snapshot.dir})")
+    return 0
+
+
 def _frame_size(text: str):
     from facedata.voc import parse_frame_size
     return parse_frame_size(text)
@@ -184,6 +251,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=10, help="frames to run first, unmeasured")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("events", help="the stored events, as CSV or JSON lines",
+                       formatter_class=_Help)
+    p.add_argument("--config", type=Path, help="TOML config: where the store is")
+    p.add_argument("--db", type=Path, help="the store's file, instead of the config's")
+    p.add_argument("--since", type=_when, metavar="WHEN",
+                   help="from this local date or time (ISO-8601); default: the first")
+    p.add_argument("--until", type=_when, metavar="WHEN", help="before this one")
+    p.add_argument("--limit", type=int, help="at most this many")
+    p.add_argument("--csv", action="store_true", help="CSV with a header, not JSON lines")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("erase", help="delete all events, counts and snapshots (--yes)",
+                       formatter_class=_Help)
+    p.add_argument("--config", type=Path, help="TOML config: where they are")
+    p.add_argument("--yes", action="store_true", help="delete; without it, list what would go")
+    p.set_defaults(func=cmd_erase)
 
     p = sub.add_parser("demo", help="the pipeline on sample astronaut frames (workstation)",
                        formatter_class=_Help)

@@ -191,3 +191,65 @@ def test_a_busy_port_is_a_startup_error(model, tmp_path):
         proc = start(["run", "--config", str(web_config(tmp_path, model, tmp_path, port))])
         _, err = finish(proc, 60)
     assert proc.returncode == 2 and f"web: cannot serve on 127.0.0.1:{port}" in err
+
+
+def test_counts_events_and_the_chart_offline_in_chromium(model, tmp_path):
+    """A day of a busy door (edge.measure.store.simulate) in the store, the real runtime
+    serving it: the APIs, then the page in Chromium with every name but 127.0.0.1 unresolvable
+    and no proxy — the chart's bars must carry the API's counts, at heights in proportion."""
+    import re
+    from datetime import date, datetime, timedelta
+
+    from edge.measure.store import simulate
+    from edge.sinks.store import History
+
+    db = tmp_path / "events.db"
+    yesterday = date.today() - timedelta(days=1)
+    written = simulate(db, days=2, end=yesterday)         # today stays empty until the run
+    frames = tmp_path / "frames"
+    write_frames(frames, sequence=CYCLE * 4)
+    port = free_port()
+    proc = start(["run", "--config", str(web_config(tmp_path, model, frames, port, fps=10.0))])
+    try:
+        wait_until(port, "/healthz")
+        status, body, _ = get(port, "/api/counts?days=7")
+        days = json.loads(body)["buckets"]
+        assert status == 200 and len(days) == 7
+        assert days[-2]["start"].startswith(yesterday.isoformat())
+        assert sum(d["people"] for d in days[:-1]) == written.people
+        assert sum(d["violations"] for d in days[:-1]) == written.violations
+        hours = json.loads(get(port, "/api/counts?hours=24")[1])["buckets"]
+        assert len(hours) == 24 and hours == History(db).hours(24)[:23] + hours[23:]
+        status, body, _ = get(port, f"/api/events?since={yesterday.isoformat()}&limit=5")
+        events = json.loads(body)["events"]
+        assert status == 200 and len(events) == 5
+        midnight = datetime.combine(yesterday, datetime.min.time()).timestamp()
+        assert events == History(db).events(since=midnight, limit=5)
+        assert events[0]["time"] >= yesterday.isoformat()
+        for bad in ("/api/counts?hours=0", "/api/counts?hours=x", "/api/counts?days=9999",
+                    "/api/events?since=yesterday", "/api/events?limit=-1"):
+            status, body, _ = get(port, bad)
+            assert status == 400 and body.strip(), bad
+        if shutil.which("chromium") is None:
+            pytest.skip("needs headless Chromium (Debian: apt install chromium)")
+        browser = CHROMIUM + [f"--user-data-dir={tmp_path / 'chromium'}",
+                              "--virtual-time-budget=5000",
+                              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                              "--no-proxy-server"]
+        dom = subprocess.run(browser + ["--dump-dom", f"http://127.0.0.1:{port}/"],
+                             capture_output=True, text=True, timeout=60).stdout
+        assert 'id="hours" data-loaded="yes"' in dom and 'id="days" data-loaded="yes"' in dom
+        week = dom[dom.index('id="days"'):]
+        bars = re.findall(r'<rect class="(people|unmasked)" data-count="(\d+)" data-start="'
+                          r'([^"]+)" x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)"', week)
+        people = [(int(n), float(h)) for kind, n, _, h in bars if kind == "people"]
+        unmasked = [int(n) for kind, n, _, _ in bars if kind == "unmasked"]
+        assert [n for n, _ in people[:6]] == [d["people"] for d in days[:6]]
+        assert unmasked[:6] == [d["unmasked"] for d in days[:6]]
+        tallest = max(people)
+        for n, h in people:                                # one scale for every bar
+            assert h == pytest.approx(tallest[1] * n / tallest[0], abs=0.05)
+        assert re.search(r'id="compliance">(\d+(\.\d)?%|-)<', dom)
+    finally:
+        proc.kill()
+        proc.wait()

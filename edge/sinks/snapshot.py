@@ -40,6 +40,15 @@ def snapshot_name(wall: float, track_id: int) -> str:
             f"-track{track_id}.jpg")
 
 
+def files(folder: Path) -> list[Path]:
+    """The snapshots in ``folder`` (and unfinished ones): only files of the sink's naming."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if NAME.fullmatch(p.name)) + \
+        sorted(folder.glob(TEMPORARY))
+
+
 @dataclass(frozen=True)
 class SnapshotParams(Params):
     enabled: bool = param(False, help="save the frame of each violation as a JPEG (mode 0640)")

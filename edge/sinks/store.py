@@ -115,6 +115,14 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def files(path: Path) -> list[Path]:
+    """The store's files at ``path``: the database, its WAL and shared-memory files, and
+    corrupt copies moved aside."""
+    path = Path(path)
+    parts = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+    return [p for p in parts if p.exists()] + sorted(path.parent.glob(f"{path.name}.corrupt-*"))
+
+
 def _is_corrupt(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in CORRUPT
 
@@ -281,7 +289,8 @@ class EventStore:
                     break
                 log.info("store: %s over %g MB: deleted the oldest %d events", self.path,
                          self.params.max_mb, gone)
-            self._db.execute("PRAGMA incremental_vacuum")
+            # executescript steps it to the end (execute frees a single page)
+            self._db.executescript("PRAGMA incremental_vacuum;")
         except sqlite3.Error as exc:
             log.warning("store: retention pass failed (%s); trying again in an hour", exc)
 
