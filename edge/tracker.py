@@ -118,10 +118,16 @@ class TrackerParams(Params):
 
     iou: float = param(0.3, gt=0.0, max=1.0,
                        help="a face continues a track when their boxes overlap this much")
-    k: int = param(3, min=1, max=1000, help="a violation needs K …")
+    k: int = param(3, min=1, max=1000, help="a violation needs K …",
+                   note="3 of 5: the best person-level F1 in cross-validation's 8-frame "
+                        "pseudo-videos (train.cv), and one frame quicker than 4 of 5")
     n: int = param(5, min=1, max=1000,
                    help="… of a person's last N frames to say without_mask …")
-    threshold: float = param(0.7, min=0.0, max=1.0, help="… with at least this probability")
+    threshold: float = param(0.47, min=0.0, max=1.0, help="… with at least this probability",
+                             note="chosen by 5-fold cross-validation by photo over the "
+                                  "training photos (train.cv, the bundled model's recipe): "
+                                  "the best without_mask recall (0.875) at a precision of at "
+                                  "least 0.95 (0.961), with [judge] min_score; see its card")
     cooldown: float = param(5.0, min=0.0, max=86400.0,
                             help="seconds without that evidence before a violation clears")
     max_age: float = param(1.0, min=0.0, max=3600.0,

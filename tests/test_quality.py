@@ -27,7 +27,10 @@ def test_a_frontal_sharp_face_passes_and_each_limit_names_its_reason(astronaut):
     q = measure(image, face, 0.2)
     assert q.width == face.w and q.outside == 0.0
     assert abs(q.yaw) < 0.3 and q.sharpness > 10
-    assert Gate().reason(q) is None and not Gate().active
+    assert Gate().reason(q) is None                          # the shipped limits
+    off = Gate(min_score=0.0)
+    assert off.reason(q) is None and not off.active
+    assert Gate(min_score=q.score + 0.01).reason(q) == "unsure"
     assert Gate(min_width=face.w + 1).reason(q) == "small"
     assert Gate(max_yaw=abs(q.yaw) / 2).reason(q) == "turned"
     assert Gate(min_sharpness=q.sharpness + 1).reason(q) == "blurred"
