@@ -65,6 +65,9 @@ HOLDOUT      ?= splits/prajna.json
 SCENE_LABELS ?= with_mask,without_mask
 # Synthetic masks put on each unmasked face.
 PER_FACE     ?= 2
+# Smallest annotated scene face cut for training, px in the 640x480 frame: 20 gave the
+# bundled model's recipe (cross-validation: models/default/README.md).
+SCENE_MIN    ?= 20
 TRAIN_ARGS  ?=
 EXPORT_ARGS ?=
 CV_ARGS     ?= --backbone efficientnet_lite0 --epochs-head 3 --epochs-finetune 2
@@ -82,7 +85,7 @@ need-sources: need-scenes
 
 faces: need-sources $(STAMP_TRAIN)  ## the training face set in FACES: the shipped detector's crops of PRAJNA and of SPLIT's training photos, and PER_FACE synthetic masks on each unmasked one
 	$(PYTHON) -m train.prepare --folders $(PRAJNA) --out $(FACES)/prajna
-	$(PYTHON) -m train.prepare --voc $(SCENES) --split $(SPLIT) --out $(FACES)/scenes $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
+	$(PYTHON) -m train.prepare --voc $(SCENES) --split $(SPLIT) --out $(FACES)/scenes --min-size $(SCENE_MIN) $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
 	$(PYTHON) -m train.synth --data $(FACES)/prajna --data $(FACES)/scenes --masks $(MASKS) --per-face $(PER_FACE) --out $(FACES)/synth
 
 train: need-data $(STAMP_TRAIN)  ## fine-tune InceptionV3 on DATA into models/NAME, leaving out HOLDOUT's pictures
