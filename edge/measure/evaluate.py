@@ -238,6 +238,22 @@ def cv_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def card_table(card: dict, fmt: str) -> str:
+    """What the model's card says of its own held-out face crops and of the file's parity
+    gate (``python -m train`` and ``python -m export`` measured them)."""
+    held, f = card.get("held_out_keras") or {}, card["formats"].get(fmt, {})
+    parity = f.get("parity") or {}
+    lines = [f"the model card ({card.get('name')}): its held-out face crops and the {fmt} gate"]
+    if held:
+        lines.append(f"  held-out crop accuracy, Keras   {held['accuracy']:.4f} "
+                     f"({held['count']} crops)")
+    if parity:
+        lines.append(f"  held-out crop accuracy, {fmt:<6}  {parity['accuracy']:.4f}; agreement "
+                     f"with Keras {parity['agreement']:.4f} (gate "
+                     f"{f['gate']['min_agreement']}): {'passed' if f.get('accepted') else 'refused'}")
+    return "\n".join(lines)
+
+
 def main(config: Config, args) -> int:
     from edge.pipeline import build_classifier, build_detector
     classifier = build_classifier(config)
@@ -251,6 +267,9 @@ def main(config: Config, args) -> int:
         print(scenes_table(result))
         if args.zoo:
             result["zoo"] = mask_zoo(config, detector, classifier, args)
+        card = Path(classifier.model.path).parent / "card.json"
+        if card.is_file():
+            print("\n" + card_table(json.loads(card.read_text()), classifier.model.format))
         cross = Path(classifier.model.path).parent / "cv.json"
         if cross.is_file():
             result["cross_validation"] = json.loads(cross.read_text())
