@@ -129,8 +129,8 @@ class Pipeline:
         self._last_full = float("-inf")
         self.web = None
         if config.web.enabled:
-            from edge.web import StatusServer
             from edge.sinks.store import History
+            from edge.web import StatusServer
             snapshots, store = config.sinks.snapshot, config.sinks.store
             try:
                 self.web = StatusServer(config.web, self.stats,

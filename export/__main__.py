@@ -19,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.shared.card import SCHEMA_VERSION, ModelError, ModelFile, sha256_of, validate_card
+from edge.shared.card import (
+    SCHEMA_VERSION,
+    ModelError,
+    ModelFile,
+    sha256_of,
+    validate_card,
+)
 from edge.shared.classifier import Classifier
 from export.convert import FLAVOURS, convert
 from export.parity import DEFAULT_GATES, failures, measure, median_latency_ms

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,47 @@ def pins():
     yield Device.pin_factory
     Device.pin_factory.reset()
     Device.pin_factory = None
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(size)``: a tmpfs of ``size`` ("4m") mounted in tmp_path, a disk that
+    fills up; unmounted after the test. Skips without root or CAP_SYS_ADMIN."""
+    mounted = []
+
+    def mount(size: str = "4m") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to mount a small tmpfs as a disk that fills up")
+        disk = tmp_path / f"disk{len(mounted)}"
+        disk.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
+        mounted.append(disk)
+        return disk
+
+    yield mount
+    for disk in mounted:
+        subprocess.run(["umount", str(disk)], check=False)

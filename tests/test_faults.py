@@ -9,11 +9,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -28,66 +26,36 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.root
-def test_snapshots_on_a_full_disk_are_whole_or_absent_and_none_is_lost(model, tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs as a disk that fills up")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
-    try:
-        filler = disk / "filler"
-        filler.write_bytes(b"\0" * (4096 * 1024 - 16 * 1024))   # 16 KB left: no JPEG fits
-        snaps = disk / "snapshots"
-        frames = tmp_path / "frames"
-        write_frames(frames, sequence=CYCLE * 8)
-        config = config_file(tmp_path, model, frames, extra=f'[sinks.snapshot]\nenabled = true\n'
-                                                            f'dir = "{snaps}"\n')
-        proc = start(["run", "--config", str(config)])
-        events = []
-        for line in proc.stdout:                         # the disk is full for two violations
-            events.append(json.loads(line))
-            if sum(e["event"] == "violation" for e in events) == 2:
-                filler.unlink()                          # ...then space comes back
-                break
-        events += [json.loads(line) for line in proc.stdout]
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        violations = [e for e in events if e["event"] == "violation"]
-        saved = sorted(snaps.glob("violation-*.jpg"))
-        assert len(violations) >= 4
-        # Every violation has its snapshot: those of the full disk were held and written later.
-        assert len(saved) == len(violations)
-        for path in saved:
-            assert path.read_bytes().endswith(b"\xff\xd9") and cv2.imread(str(path)) is not None
-        assert not list(snaps.glob("*.tmp"))
-        assert err.count("Traceback") == 1 and "sink snapshot failed" in err
-        assert "sink snapshot works again (0 results dropped while it failed)" in err
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
-
-
-@pytest.fixture
-def silent_server():
-    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
-    for conn in held:
-        conn.close()
+def test_snapshots_on_a_full_disk_are_whole_or_absent_and_none_is_lost(model, tmp_path,
+                                                                      small_disk):
+    disk = small_disk("4m")
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * (4096 * 1024 - 16 * 1024))   # 16 KB left: no JPEG fits
+    snaps = disk / "snapshots"
+    frames = tmp_path / "frames"
+    write_frames(frames, sequence=CYCLE * 8)
+    config = config_file(tmp_path, model, frames, extra=f'[sinks.snapshot]\nenabled = true\n'
+                                                        f'dir = "{snaps}"\n')
+    proc = start(["run", "--config", str(config)])
+    events = []
+    for line in proc.stdout:                         # the disk is full for two violations
+        events.append(json.loads(line))
+        if sum(e["event"] == "violation" for e in events) == 2:
+            filler.unlink()                          # ...then space comes back
+            break
+    events += [json.loads(line) for line in proc.stdout]
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    violations = [e for e in events if e["event"] == "violation"]
+    saved = sorted(snaps.glob("violation-*.jpg"))
+    assert len(violations) >= 4
+    # Every violation has its snapshot: those of the full disk were held and written later.
+    assert len(saved) == len(violations)
+    for path in saved:
+        assert path.read_bytes().endswith(b"\xff\xd9") and cv2.imread(str(path)) is not None
+    assert not list(snaps.glob("*.tmp"))
+    assert err.count("Traceback") == 1 and "sink snapshot failed" in err
+    assert "sink snapshot works again (0 results dropped while it failed)" in err
 
 
 def test_a_stop_gets_through_a_silent_stream_in_time(model, tmp_path, silent_server):

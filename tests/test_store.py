@@ -125,14 +125,8 @@ def test_twenty_sigkills_during_heavy_writes_leave_a_whole_file_and_matching_cou
 
 # --- a full disk ----------------------------------------------------------------------------
 @pytest.mark.root
-def test_a_full_disk_counts_in_memory_and_writes_when_space_returns(tmp_path, caplog):
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs as a disk that fills up")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
+def test_a_full_disk_counts_in_memory_and_writes_when_space_returns(small_disk, caplog):
+    disk = small_disk("1m")
     caplog.set_level(logging.INFO, logger="edge.sinks.store")
     s = None
     try:
@@ -163,7 +157,6 @@ def test_a_full_disk_counts_in_memory_and_writes_when_space_returns(tmp_path, ca
     finally:
         if s is not None:
             s.close()
-        subprocess.run(["umount", str(disk)], check=False)
 
 
 def test_beyond_max_pending_the_oldest_events_are_dropped_and_counted(tmp_path, caplog):

@@ -11,7 +11,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from tests.strange_files import bomb_png
 pytestmark = pytest.mark.slow
 
 FAST = "[source]\nfps = 0.0\n"
-
 
 
 def run_to_end(model: Path, folder: Path, tmp_path: Path, extra: str = "",
@@ -217,28 +215,6 @@ def test_rows8_9_nul_deep_nesting_and_an_empty_folder_are_one_line_exit_2(model,
 
 
 # --- MQTT -----------------------------------------------------------------------------
-@pytest.fixture
-def silent_server():
-    """A TCP server on 127.0.0.1 that accepts connections and never says a word."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
-    for conn in held:
-        conn.close()
-
-
 @pytest.mark.root
 @pytest.mark.parametrize("case", ["down", "unresolvable", "unreachable", "no CONNACK"])
 def test_row5_mqtt_says_why_the_broker_cannot_be_reached(model, tmp_path, case, silent_server):

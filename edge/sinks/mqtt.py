@@ -44,8 +44,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from edge import __version__, checks
-from edge.plugins import Plugin
 from edge.counts import Counts
+from edge.plugins import Plugin
 from edge.shared.params import Params, param
 from edge.sinks.log import event_json
 
