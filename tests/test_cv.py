@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,16 @@ def test_the_k_of_n_choice_is_the_best_f1_and_then_the_quickest():
     # 1 of 1 and 2 of 3 both raise the masked face's two bad frames; 3 of 3 is perfect.
     assert (chosen["k"], chosen["n"]) == (3, 3)
     assert chosen["k_of_n"]["1 of 1"]["without_mask_precision"] == 0.5
+
+
+def test_a_folds_recipe_is_what_it_was_trained_with_not_its_own_folder(tmp_path):
+    for fold, augment in ((0, ["flip", "jpeg"]), (1, ["flip"])):
+        (tmp_path / f"fold{fold}").mkdir()
+        (tmp_path / f"fold{fold}" / "metrics.json").write_text(json.dumps({"settings": {
+            "augment": augment, "epochs_head": 3, "out": f"build/cv/x/fold{fold}",
+            "exclude_photos": [f"build/cv/x/fold{fold}/exclude.json"]}}))
+    first, second = (cv.fold_recipe(tmp_path / f"fold{k}") for k in (0, 1))
+    assert first == {"augment": ["flip", "jpeg"], "epochs_head": 3}
+    assert cv.one_recipe([first, first], tmp_path) == first
+    with pytest.raises(SystemExit, match="trained with different settings"):
+        cv.one_recipe([first, second], tmp_path)
