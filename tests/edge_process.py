@@ -53,3 +53,20 @@ def stop_and_time(proc: subprocess.Popen, sig=signal.SIGTERM, limit: float = 30.
     finally:
         proc.kill()
     return time.monotonic() - sent, err
+
+
+def run_measuring_peak(args: list[str],
+                       timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``python -m edge ARGS`` to its end in a fresh process; its result and its peak RSS
+    in MB as the process itself reports it (VmHWM, not ru_maxrss: Linux carries ru_maxrss
+    over exec from the big pytest parent)."""
+    script = ("import sys\nfrom edge.__main__ import main\n"
+              f"code = main({args!r})\n"
+              "peak = [line for line in open('/proc/self/status') if line.startswith('VmHWM:')]\n"
+              "print('peak-kb', peak[0].split()[1], file=sys.stderr)\nsys.exit(code)\n")
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    kb = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("peak-kb ")]
+    assert kb, f"no peak reported (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    return proc, int(kb[-1]) / 1024

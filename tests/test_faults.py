@@ -20,7 +20,14 @@ import numpy as np
 import pytest
 
 from edge.samples import write_frames
-from tests.edge_process import CYCLE, ROOT, config_file, start, stop_and_time
+from tests.edge_process import (
+    CYCLE,
+    ROOT,
+    config_file,
+    run_measuring_peak,
+    start,
+    stop_and_time,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -216,21 +223,12 @@ def test_a_model_file_of_the_wrong_size_exits_2(model, tmp_path):
 
 
 def peak_rss_mb(model: Path, folder: Path, tmp_path: Path) -> float:
-    """Peak RSS of a whole ``edge run`` over ``folder``, annotating every frame, as the
-    process itself reports it."""
+    """Peak RSS of a whole ``edge run`` over ``folder``, annotating every frame."""
     config = config_file(tmp_path, model, folder, fps=0.0)
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (big) pytest parent.
-    script = ("import re, sys\nfrom edge.__main__ import main\n"
-              f"code = main(['run', '--config', {str(config)!r}, '--annotate', "
-              f"{str(tmp_path / 'annotated')!r}])\n"
-              "status = open('/proc/self/status').read()\n"
-              "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) / 1024, file=sys.stderr)\n"
-              "sys.exit(code)\n")
-    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc, peak = run_measuring_peak(["run", "--config", str(config),
+                                     "--annotate", str(tmp_path / "annotated")])
     assert proc.returncode == 0, proc.stderr
-    return float(proc.stderr.strip().splitlines()[-1])
+    return peak
 
 
 def test_a_huge_frame_costs_little_more_memory_than_a_camera_frame(model, tmp_path):

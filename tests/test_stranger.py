@@ -19,7 +19,15 @@ import numpy as np
 import pytest
 
 from edge.samples import sample_frames, write_frames
-from tests.edge_process import CYCLE, ROOT, config_file, finish, start, stop_and_time
+from tests.edge_process import (
+    CYCLE,
+    ROOT,
+    config_file,
+    finish,
+    run_measuring_peak,
+    start,
+    stop_and_time,
+)
 from tests.mosquitto import free_port
 from tests.strange_files import bomb_png
 
@@ -89,19 +97,11 @@ def test_row4_a_decompression_bomb_is_refused_from_its_header(model, tmp_path):
     bomb = bomb_png(folder / "1-bomb.png")
     assert bomb.stat().st_size < 2_000_000               # under the old 2 MB size guard
     config = config_file(tmp_path, model, folder, fps=0.0)
-    script = ("import re, sys\nfrom edge.__main__ import main\n"
-              f"code = main(['run', '--config', {str(config)!r}])\n"
-              "status = open('/proc/self/status').read()\n"
-              "print('peak', int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024, "
-              "file=sys.stderr)\nsys.exit(code)\n")
-    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc, peak = run_measuring_peak(["run", "--config", str(config)])
     assert proc.returncode == 0, proc.stderr
     assert "skipping 1-bomb.png: PNG of 20000x20000 px, over the 50,000,000-pixel budget" \
         in proc.stderr
-    peak = int(re.search(r"peak (\d+)", proc.stderr).group(1))
-    assert peak < 300, f"peak RSS {peak} MB"
+    assert peak < 300, f"peak RSS {peak:.0f} MB"
 
 
 # --- configs --------------------------------------------------------------------------
