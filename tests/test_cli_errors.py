@@ -126,9 +126,14 @@ def test_prepare_with_a_split_for_other_photos(tmp_path, capsys):
     ("train", "DATA"), ("eval", "SCENES"), ("eval", "MASKS"), ("faces", "SCENES"),
     ("faces", "PRAJNA"), ("faces", "MASKS"), ("cv", "DATA"), ("detectors", "SCENES")])
 def test_make_targets_name_missing_data_before_installing_anything(target, variable, tmp_path):
-    missing = tmp_path / "absent"
-    result = subprocess.run(["make", "-C", str(ROOT), target, f"{variable}={missing}",
-                             f"VENV={tmp_path / 'venv'}"],
+    # Every other input present, whether or not the shared data is beside this checkout.
+    present = tmp_path / "present"
+    present.mkdir()
+    (present / "masks.cfg").touch()
+    inputs = {name: present for name in ("DATA", "SCENES", "PRAJNA", "MASKS")}
+    missing = inputs[variable] = tmp_path / "absent"
+    result = subprocess.run(["make", "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}"]
+                            + [f"{name}={path}" for name, path in inputs.items()],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"make: {missing}" in result.stderr and "not found" in result.stderr
