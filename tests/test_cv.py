@@ -103,12 +103,14 @@ def test_the_k_of_n_choice_is_the_best_f1_and_then_the_quickest():
 
 def test_a_folds_recipe_is_what_it_was_trained_with_not_its_own_folder(tmp_path):
     for fold, augment in ((0, ["flip", "jpeg"]), (1, ["flip"])):
-        (tmp_path / f"fold{fold}").mkdir()
-        (tmp_path / f"fold{fold}" / "metrics.json").write_text(json.dumps({"settings": {
-            "augment": augment, "epochs_head": 3, "out": f"build/cv/x/fold{fold}",
-            "exclude_photos": [f"build/cv/x/fold{fold}/exclude.json"]}}))
+        folder = tmp_path / f"fold{fold}"
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps({"settings": {
+            "augment": augment, "epochs_head": 3, "out": str(folder),
+            "exclude_photos": [str(folder / "exclude.json"), "splits/prajna.json"]}}))
     first, second = (cv.fold_recipe(tmp_path / f"fold{k}") for k in (0, 1))
-    assert first == {"augment": ["flip", "jpeg"], "epochs_head": 3}
-    assert cv.one_recipe([first, first], tmp_path) == first
+    assert first == {"augment": ["flip", "jpeg"], "epochs_head": 3,
+                     "exclude_photos": ["splits/prajna.json"]}
+    cv.same_recipe([first, first], tmp_path)
     with pytest.raises(SystemExit, match="trained with different settings"):
-        cv.one_recipe([first, second], tmp_path)
+        cv.same_recipe([first, second], tmp_path)

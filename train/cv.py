@@ -256,19 +256,20 @@ def train_fold(name: str, fold: int, photos: list[str], args, out: Path) -> Path
 
 
 def fold_recipe(model_dir: Path) -> dict:
-    """How a fold's model was trained, from its own metrics.json: a resumed run reports the
-    settings its folds were trained with, not the ones given this time."""
+    """How a fold's model was trained, from its own metrics.json (a resumed run reports the
+    settings its folds were trained with, not the ones given this time), less its folder and
+    the fold's own exclusion list."""
     settings = json.loads((model_dir / "metrics.json").read_text())["settings"]
-    return {k: v for k, v in settings.items() if k not in ("out", "exclude_photos")}
+    own = str(model_dir / "exclude.json")
+    return {**{k: v for k, v in settings.items() if k != "out"},
+            "exclude_photos": [e for e in settings["exclude_photos"] if e != own]}
 
 
-def one_recipe(recipes: list[dict], out: Path) -> dict:
-    """The folds' common recipe; folds trained differently (a run resumed with other
-    settings) must not be pooled."""
+def same_recipe(recipes: list[dict], out: Path) -> None:
+    """Folds trained differently (a run resumed with other settings) must not be pooled."""
     if any(r != recipes[0] for r in recipes):
         raise SystemExit(f"the folds of {out} were trained with different settings; "
                          f"remove the odd ones (or the run) and run again")
-    return recipes[0]
 
 
 def run(args) -> dict:
@@ -287,6 +288,7 @@ def run(args) -> dict:
     for k, photos in enumerate(folds):
         model_dir = train_fold(args.name, k, photos, args, args.out)
         recipes.append(fold_recipe(model_dir))
+        same_recipe(recipes, out)                       # before evaluating the fold
         cached = model_dir / "records.json"
         if cached.is_file() and not args.fresh_records:
             records.append(json.loads(cached.read_text()))
@@ -296,7 +298,7 @@ def run(args) -> dict:
         cached.write_text(json.dumps(fold_records))
         records.append(fold_records)
     chosen = choose(records, args.precision)
-    doc = {"name": args.name, "train_args": args.train_args, "recipe": one_recipe(recipes, out),
+    doc = {"name": args.name, "train_args": args.train_args, "recipe": recipes[0],
            "data": [str(d) for d in args.data],
            "folds": args.folds, "seed": args.seed, "photos": [len(f) for f in folds],
            "at_shipped": summarise(records, config.tracker.threshold, config.judge),
