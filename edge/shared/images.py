@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.shared.opencv import log_errors_only
+
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # 50 megapixels: a 8660x5773 photo, 150 MB decoded; a camera frame is a few.
 MAX_PIXELS = 50_000_000
@@ -29,8 +31,7 @@ _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-# A broken file is one line of ours (UnreadableImage's reason), not OpenCV's warnings too.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+log_errors_only()
 
 
 class UnreadableImage(ValueError):
