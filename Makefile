@@ -30,7 +30,7 @@ endef
 need = test -e "$(1)" || { echo "make: $(1) not found: $(2) (see README, Data)" >&2; exit 2; }
 comma := ,
 
-.PHONY: setup test clean
+.PHONY: setup test pins clean
 
 $(STAMP_EDGE): pyproject.toml
 	$(call install,demo)
@@ -44,9 +44,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv with everything a workstation needs
 
-test: $(STAMP)  ## run the whole test suite (installs mosquitto and chromium for it when root)
+test: $(STAMP)  ## run the whole test suite (installs mosquitto and chromium for it when root), then the edge tests on the Pi's versions
 	tests/system-packages.sh
 	$(PYTHON) -m pytest
+	$(PYTHON) tests/pins/run.py
+
+pins: $(STAMP)  ## only the edge tests on the versions a Bookworm and a Trixie Pi get (tests/pins)
+	$(PYTHON) tests/pins/run.py
 
 clean:  ## remove the venv and caches (keeps models)
 	rm -rf $(VENV) .pytest_cache

@@ -6,8 +6,11 @@ and a softmax turns "more than 0.5% blue" into ``with_mask``. The demo's drawn m
 surgical blue and the astronaut's face is not, so on the demo frames it answers like a
 good mask model would — which lets tests check the tracker, GPIO and log end to end.
 
-The folder holds what export writes — ``card.json`` and ``NAME-float32.tflite`` — plus the
-Keras model for bench's seed-style baseline.
+The folder holds what export writes — ``card.json`` and ``NAME-float32.tflite``. The TFLite
+file is committed (``tests/fixtures/``), so that the edge tests need no TensorFlow and run
+on the Pi's versions (``tests/pins``); ``python -m tests.edge_model`` converts it again from
+the Keras model, and ``tests/test_export.py`` holds the two to the same answers. Bench's
+seed-style baseline adds the Keras model itself (:func:`add_keras`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from edge.shared.card import SCHEMA_VERSION, sha256_of
 NAME = "bluemask"
 CLASSES = ("with_mask", "without_mask")
 SIZE = 32
+TFLITE = Path(__file__).resolve().parent / "fixtures" / f"{NAME}-float32.tflite"
 
 
 def build_keras_model():
@@ -45,15 +49,26 @@ def build_keras_model():
     return model
 
 
-def write_model_folder(folder: Path) -> Path:
-    """Write ``card.json``, the float32 TFLite file and ``NAME.keras`` into ``folder``."""
+def convert() -> bytes:
+    """The Keras model as a float32 TFLite file (TensorFlow)."""
     import tensorflow as tf
 
+    return tf.lite.TFLiteConverter.from_keras_model(build_keras_model()).convert()
+
+
+def add_keras(folder: Path) -> Path:
+    """``folder/NAME.keras``, written unless it is there (Keras)."""
+    path = folder / f"{NAME}.keras"
+    if not path.exists():
+        build_keras_model().save(path)
+    return path
+
+
+def write_model_folder(folder: Path) -> Path:
+    """Write ``card.json`` and the committed float32 TFLite file into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    model = build_keras_model()
-    tflite = folder / f"{NAME}-float32.tflite"
-    tflite.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    model.save(folder / f"{NAME}.keras")
+    tflite = folder / TFLITE.name
+    shutil.copyfile(TFLITE, tflite)
     card = {
         "schema": SCHEMA_VERSION,
         "name": NAME,
@@ -72,3 +87,8 @@ def model_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="maskwatch-test-model-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return write_model_folder(folder / NAME)
+
+
+if __name__ == "__main__":
+    TFLITE.write_bytes(convert())
+    print(f"wrote {TFLITE}")

@@ -113,7 +113,7 @@ def test_export_of_a_model_folder_without_its_training_run(model, tmp_path, capl
 
 def test_prepare_with_a_split_for_other_photos(tmp_path, capsys):
     from tests.synthetic import write_voc
-    from train.prepare import main as prepare
+    prepare = pytest.importorskip("train.prepare", reason="the train extra (not on a Pi)").main
 
     voc = write_voc(tmp_path / "voc", photos=2)
     split = tmp_path / "split.json"

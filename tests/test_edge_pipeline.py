@@ -403,6 +403,8 @@ def test_eval_scenes_on_the_shared_photos(model, scenes_dir, tmp_path, capsys, d
 
 @pytest.mark.slow
 def test_bench_reports_stages_and_the_seed_style_ratio(model, few_frames, tmp_path, capsys):
+    from tests.edge_model import add_keras
+    add_keras(model)
     report = tmp_path / "bench.json"
     assert main(["bench", "--model", str(model), "--source", str(few_frames), "--frames", "4",
                  "--warmup", "1", "--detector", "haar", "--json", str(report)]) == 0

@@ -194,3 +194,20 @@ def test_compare_reports_what_the_pi_would_run(exported, tmp_path, capsys, monke
     assert sorted(timed) == ["float32", "int8"] and row["ms_int8"] == row["ms_float32"] == 1.5
     assert 0 < row["gmacs"] < 0.01
     assert "bars" in capsys.readouterr().out
+
+
+def test_the_committed_test_model_answers_as_its_keras_model(model):
+    """tests/fixtures' TFLite file is the hand-wired Keras model of tests/edge_model.py,
+    converted (python -m tests.edge_model), and answers as it does."""
+    from edge.samples import sample_frames
+    from tests.edge_model import SIZE, build_keras_model
+
+    import cv2
+    rng = np.random.default_rng(0)
+    crops = [cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+             for image in sample_frames().values()]
+    crops += list(rng.integers(0, 256, (8, SIZE, SIZE, 3), dtype=np.uint8))
+    crops = np.stack(crops)
+    keras_probs = build_keras_model().predict(crops.astype(np.float32), verbose=0)
+    tflite_probs = Classifier(model).classify(list(crops))
+    np.testing.assert_allclose(tflite_probs, keras_probs, atol=1e-5)
