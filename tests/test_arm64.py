@@ -109,3 +109,21 @@ def test_a_rerun_releases_the_mounts_an_interrupted_run_left(tmp_path):
         assert check.mounts_under(root) == [str((root / "other").resolve())]
     finally:
         subprocess.run(["umount", str(root / "other")], check=False)
+
+
+def test_a_failed_step_names_its_suite_command_and_last_lines(monkeypatch, tmp_path):
+    monkeypatch.setattr(check, "in_root", lambda root, cmd, env=None, **kw: subprocess.run(cmd, **kw))
+    script = "for i in $(seq 40); do echo line$i; done; echo 'no module named cv2.utils' >&2; exit 3"
+    with pytest.raises(check.StepFailed) as failed:
+        check.step("bookworm", "deploy/install.sh", tmp_path, ["sh", "-c", script],
+                   tmp_path / "install.log")
+    report = failed.value.report()
+    assert "bookworm: deploy/install.sh failed (exit 3)" in report
+    assert "command: sh -c" in report and "no module named cv2.utils" in report
+    assert "line40" in report and "line1\n" not in report          # the last lines only
+    assert "line1\n" in (tmp_path / "install.log").read_text()      # all of it in the log
+    rows = [{"os": "bookworm", "python": "3.11", "failed": "deploy/install.sh (exit 3)"},
+            {"os": "trixie", "python": "3.13", "not_run": True}]
+    summary = check.table(rows)
+    assert "FAILED: deploy/install.sh (exit 3)" in summary and "not run" in summary
+    assert not any(check.passed(r) for r in rows)

@@ -23,8 +23,11 @@ under qemu-user is the host's x86 one (a segfault in ``Interpreter()``), so a Ra
 the Pi 4's kernels rather than those of qemu's default CPU model. Mounts are always undone,
 and a root with anything still mounted in it is never deleted.
 
-Prints a table per OS and writes ``build/arm64/summary.json``. Exit 0: all equal; 1: a
-difference or a failed step; 2: not root, or the tools can't be set up.
+A step that fails stops the check there: it prints the suite, the step, its command and its
+last lines (each step's whole output is in ``build/arm64/<suite>/*.log``), and the later
+suites are not run. Prints a table per OS, with which suites passed, and writes
+``build/arm64/summary.json``. Exit 0: every suite passed; 1: a difference or a failed step;
+2: not root, or the tools can't be set up.
 """
 
 from __future__ import annotations
@@ -211,6 +214,31 @@ def exec_start(root: Path) -> tuple[list[str], dict, str, str]:
     return values["ExecStart"].split(), env, values["WorkingDirectory"], values["User"]
 
 
+class StepFailed(Exception):
+    """A step of one suite failed: which, the command and the last lines it printed."""
+
+    def __init__(self, suite: str, step: str, cmd: list[str], code: int, output: str):
+        self.suite, self.step, self.cmd, self.code = suite, step, cmd, code
+        self.tail = "\n".join(output.rstrip().splitlines()[-25:])
+        super().__init__(f"[{suite}] {step} failed (exit {code})")
+
+    def report(self) -> str:
+        return (f"\narm64-check: {self.suite}: {self.step} failed (exit {self.code})\n"
+                f"command: {' '.join(self.cmd)}\nits last lines:\n{self.tail}")
+
+
+def step(suite: str, what: str, root: Path, cmd: list[str], log: Path | None = None,
+         env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``root``; its output kept in ``log``; a failure is :class:`StepFailed`."""
+    done = in_root(root, cmd, env=env or {}, capture_output=True, text=True, check=False)
+    output = done.stdout + done.stderr
+    if log is not None:
+        log.write_text(output)
+    if done.returncode:
+        raise StepFailed(suite, what, cmd, done.returncode, output)
+    return done
+
+
 def check_suite(suite: str, frames: Path, x86_replay: Path) -> dict:
     root = BUILD / suite / "root"
     row = {"os": suite, "python": SUITES[suite]}
@@ -225,24 +253,19 @@ def check_suite(suite: str, frames: Path, x86_replay: Path) -> dict:
         say(f"[{suite}] reusing {root}")
         row["root_build_s"] = 0.0
     with mounted(root):
-        python = in_root(root, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                         capture_output=True, text=True).stdout.strip()
+        python = step(suite, "the root's Python", root,
+                      ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+                      ).stdout.strip()
         if python != SUITES[suite]:
             raise SystemExit(f"arm64-check: {suite} has Python {python}, expected {SUITES[suite]}")
         copy_tree(root)
         trust_local_cas(root)
         say(f"[{suite}] deploy/install.sh (emulated: apt, PyPI's arm64 wheels)")
         started = time.monotonic()
-        install = in_root(root, ["bash", str(SRC_IN_ROOT / "deploy/install.sh")],
-                          env={"RPI_PACKAGES": "0",
-                               "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt"},
-                          capture_output=True, text=True, check=False)
+        step(suite, "deploy/install.sh", root, ["bash", str(SRC_IN_ROOT / "deploy/install.sh")],
+             BUILD / suite / "install.log",
+             {"RPI_PACKAGES": "0", "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt"})
         row["install_s"] = round(time.monotonic() - started, 1)
-        (BUILD / suite / "install.log").write_text(install.stdout + install.stderr)
-        if install.returncode:
-            say(install.stdout[-3000:] + install.stderr[-3000:])
-            row["failed"] = f"install.sh exited {install.returncode}"
-            return row
         row["venv_mb"] = int(run(["du", "-sm", str(root / "opt/maskwatch/venv")],
                                  capture_output=True, text=True).stdout.split()[0])
         check = root / CHECK_IN_ROOT.relative_to("/")
@@ -252,22 +275,21 @@ def check_suite(suite: str, frames: Path, x86_replay: Path) -> dict:
         in_root(root, ["chown", "-R", "maskwatch:maskwatch", str(CHECK_IN_ROOT)])
 
         command, env, cwd, user = exec_start(root)
+        as_user = ["runuser", "-u", user, "--", "env", "-C", cwd]
+        mock = {"GPIOZERO_PIN_FACTORY": "mock"}
         say(f"[{suite}] the unit's ExecStart, as {user}, on the demo frames")
-        service = in_root(root, ["runuser", "-u", user, "--", "env", "-C", cwd, *command,
-                                 "--source", str(CHECK_IN_ROOT / "frames")],
-                          env={**env, "GPIOZERO_PIN_FACTORY": "mock"}, capture_output=True,
-                          text=True, check=False)
-        (BUILD / suite / "service.log").write_text(service.stdout + service.stderr)
+        service = step(suite, "the unit's ExecStart", root,
+                       [*as_user, *command, "--source", str(CHECK_IN_ROOT / "frames")],
+                       BUILD / suite / "service.log", {**env, **mock})
         row["service_exit"] = service.returncode
         row["service_events"] = sum(line.startswith('{"time"') for line in service.stdout.splitlines())
 
         say(f"[{suite}] replay: detectors, int8 probabilities, events on a simulated clock")
         python_in = "/opt/maskwatch/venv/bin/python"
-        in_root(root, ["runuser", "-u", user, "--", "env", "-C", cwd, python_in, "-m",
-                       "edge.measure.replay", "--frames", str(CHECK_IN_ROOT / "frames"),
-                       "--config", str(CHECK_IN_ROOT / "run.toml"),
-                       "--json", str(CHECK_IN_ROOT / "replay.json")],
-                env={"GPIOZERO_PIN_FACTORY": "mock"}, capture_output=True)
+        step(suite, "replay", root,
+             [*as_user, python_in, "-m", "edge.measure.replay", "--frames",
+              str(CHECK_IN_ROOT / "frames"), "--config", str(CHECK_IN_ROOT / "run.toml"),
+              "--json", str(CHECK_IN_ROOT / "replay.json")], BUILD / suite / "replay.log", mock)
         arm_replay = BUILD / suite / "replay.json"
         shutil.copy(check / "replay.json", arm_replay)
         compare = run([sys.executable, "-m", "edge.measure.replay", "--compare", str(x86_replay),
@@ -280,27 +302,33 @@ def check_suite(suite: str, frames: Path, x86_replay: Path) -> dict:
         row["runtime"] = replayed["runtime"]
 
         say(f"[{suite}] edge bench --frames 20 (emulated: proves it runs, says nothing of speed)")
-        in_root(root, ["runuser", "-u", user, "--", "env", "-C", cwd, python_in, "-m", "edge",
-                       "bench", "--frames", "20", "--warmup", "2", "--no-baseline", "--source",
-                       str(CHECK_IN_ROOT / "frames"), "--json", str(CHECK_IN_ROOT / "bench.json")],
-                env={"GPIOZERO_PIN_FACTORY": "mock"}, capture_output=True)
+        step(suite, "edge bench", root,
+             [*as_user, python_in, "-m", "edge", "bench", "--frames", "20", "--warmup", "2",
+              "--source", str(CHECK_IN_ROOT / "frames"), "--json",
+              str(CHECK_IN_ROOT / "bench.json")], BUILD / suite / "bench.log", mock)
         bench = json.loads((check / "bench.json").read_text())
         row["bench_fps_emulated"] = round(bench["fps"], 2)
     return row
 
 
+def passed(row: dict) -> bool:
+    return ("failed" not in row and "not_run" not in row and row["service_exit"] == 0
+            and row["differences"] == 0 and row["service_events"] > 0)
+
+
 def table(rows: list[dict]) -> str:
     head = (f"{'OS':<10}{'Python':>7}{'root s':>8}{'install s':>10}{'venv MB':>9}"
-            f"{'service':>9}{'frames':>8}{'diffs':>7}{'bench fps':>11}")
+            f"{'service':>9}{'frames':>8}{'diffs':>7}{'bench fps':>11}  result")
     lines = [head]
     for r in rows:
-        if "failed" in r:
-            lines.append(f"{r['os']:<10}{r['python']:>7}  FAILED: {r['failed']}")
+        if "failed" in r or "not_run" in r:
+            lines.append(f"{r['os']:<10}{r['python']:>7}  "
+                         + (f"FAILED: {r['failed']}" if "failed" in r else "not run"))
             continue
         service = "ok" if r["service_exit"] == 0 else f"exit {r['service_exit']}"
         lines.append(f"{r['os']:<10}{r['python']:>7}{r['root_build_s']:>8.0f}{r['install_s']:>10.0f}"
                      f"{r['venv_mb']:>9}{service:>9}{r['frames_compared']:>8}{r['differences']:>7}"
-                     f"{r['bench_fps_emulated']:>11.2f}")
+                     f"{r['bench_fps_emulated']:>11.2f}  {'passed' if passed(r) else 'FAILED'}")
     return "\n".join(lines)
 
 
@@ -326,13 +354,24 @@ def main() -> int:
     say("x86: replaying the demo frames here")
     run([sys.executable, "-m", "edge.measure.replay", "--frames", str(frames), "--config",
          str(BUILD / "run.toml"), "--json", str(x86_replay)], cwd=ROOT, stdout=subprocess.DEVNULL)
-    rows = [check_suite(suite, frames, x86_replay) for suite in suites]
+    rows = []
+    for suite in suites:
+        try:
+            rows.append(check_suite(suite, frames, x86_replay))
+        except StepFailed as failed:
+            say(failed.report())
+            rows.append({"os": suite, "python": SUITES[suite],
+                         "failed": f"{failed.step} (exit {failed.code})",
+                         "command": " ".join(failed.cmd), "last_lines": failed.tail})
+            rows += [{"os": s, "python": SUITES[s], "not_run": True}
+                     for s in suites[suites.index(suite) + 1:]]
+            break
     say("\n" + table(rows))
     (BUILD / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-    say(f"wrote {BUILD / 'summary.json'}")
-    ok = all("failed" not in r and r["service_exit"] == 0 and r["differences"] == 0
-             and r["service_events"] > 0 for r in rows)
-    return 0 if ok else 1
+    good = [r["os"] for r in rows if passed(r)]
+    say(f"passed: {', '.join(good) or 'none'} of {', '.join(suites)}; wrote "
+        f"{BUILD / 'summary.json'}")
+    return 0 if len(good) == len(suites) else 1
 
 
 if __name__ == "__main__":
