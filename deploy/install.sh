@@ -41,6 +41,23 @@ APT_PACKAGES="python3-venv python3-picamera2 python3-lgpio"
 
 [ "$LIVE" = 0 ] || [ "$(id -u)" = 0 ] || die "run as root: sudo $0"
 [ -f "$SRC/edge/maskwatch.toml" ] || die "$SRC doesn't look like a maskwatch tree (no edge/maskwatch.toml)"
+
+# What a stop part-way leaves behind, for die() to say. The code and the unit are installed
+# last, after every check, so an upgrade that stops keeps the running version; a first
+# install that stops has made only what "made" lists, and nothing that runs.
+fresh=1
+[ -e "$DESTDIR$APP_DIR/edge" ] && fresh=0
+made=""
+left_behind() {
+    local list=${made%,}
+    if [ "$fresh" = 0 ]; then
+        say "the installed version and its service are untouched${list:+ (this run updated:$list)}"
+    else
+        say "this first install stopped before the code and the unit: nothing runs yet."
+        say "it made:${list:- nothing}. Run sudo $0 again once the problem is fixed (it reuses them),"
+        say "or remove them with: sudo PURGE=1 $HERE/uninstall.sh"
+    fi
+}
 [ "$LIVE" = 1 ] || say "(dry run: installing under '${DESTDIR:-/}', live-system commands are only printed)"
 
 if ! SYSTEM_PYTHON=$SYSTEM_PYTHON "$HERE/preflight.sh"; then
@@ -68,6 +85,7 @@ for group in $SERVICE_GROUPS; do
     getent group "$group" >/dev/null || live groupadd --system "$group"
 done
 live usermod --append --groups "${SERVICE_GROUPS// /,}" "$SERVICE_USER"
+made="$made the $SERVICE_USER user,"
 
 step "Python environment ($VENV_DIR)"
 venv=$DESTDIR$VENV_DIR
@@ -85,6 +103,7 @@ else
     say "creating the venv on $SYSTEM_PYTHON (--system-site-packages: picamera2 comes from apt)"
     "$SYSTEM_PYTHON" -m venv --system-site-packages $pip_opt "$venv"
 fi
+made="$made the venv $VENV_DIR,"
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 # The installed path, not the DESTDIR one: this is read on the Pi.
 echo "$APP_DIR" >"$site/maskwatch.pth"
@@ -124,12 +143,19 @@ else
     install -m 0640 "$SRC/edge/maskwatch.toml" "$conf"
     live chown "root:$SERVICE_USER" "$conf"
     say "installed the default $CONF_FILE"
+    made="$made $CONF_FILE,"
 fi
 if [ "$SKIP_PIP" != 1 ]; then
     # Check the config with the new code before the running service is touched:
-    # cwd=$SRC puts the new edge/ first on sys.path.
-    (cd "$SRC" && "$venv/bin/python" -m edge check-config "$conf") ||
-        die "$CONF_FILE doesn't pass this version's check (see above); fix it and run again - the running service is untouched"
+    # cwd=$SRC puts the new edge/ first on sys.path. Exit 2 is a problem in the file (each
+    # line names its key); anything else is the code or the venv failing, not the config.
+    checked=0
+    (cd "$SRC" && "$venv/bin/python" -m edge check-config "$conf") || checked=$?
+    if [ "$checked" = 2 ]; then
+        die "$CONF_FILE doesn't pass this version's check (each line above names a key); fix it"
+    elif [ "$checked" != 0 ]; then
+        die "python -m edge check-config crashed (exit $checked, above) in $VENV_DIR: this version's code or one of its packages fails on this system, not your config. Report it with the lines above; UPGRADE_DEPS=1 tries the newest allowed packages"
+    fi
 fi
 
 # MemoryDenyWriteExecute=yes in the unit is only safe if nothing in this Pi's

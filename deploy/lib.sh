@@ -25,7 +25,12 @@ if [ "$DRY_RUN" = 1 ] || [ -n "$DESTDIR" ]; then LIVE=0; else LIVE=1; fi
 step() { printf '\n== %s\n' "$*"; }
 say()  { printf '   %s\n' "$*"; }
 warn() { printf '   WARNING: %s\n' "$*" >&2; }
-die()  { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
+# A script that defines left_behind() says there what a stop leaves installed.
+die()  {
+    printf '\nERROR: %s\n' "$*" >&2
+    if declare -F left_behind >/dev/null; then left_behind >&2; fi
+    exit 1
+}
 
 # Run a command that changes the live system, or show it when not live.
 live() {

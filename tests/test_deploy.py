@@ -338,6 +338,48 @@ def test_live_install_stops_at_a_failed_preflight():
     assert "apt-get" not in result.stdout  # stopped before touching the system
 
 
+def _venv_whose_check_config_exits(root: Path, code: int) -> None:
+    """A venv at the install's place whose pip installs nothing and whose ``python -m edge
+    check-config`` exits ``code``: 2 as for a bad config, 1 as the Bookworm OpenCV crash
+    did. Everything else runs on this Python; sysconfig answers inside the fake venv."""
+    venv = root / lib_value("VENV_DIR").lstrip("/")
+    site = venv / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "bin").mkdir()
+    (venv / "pyvenv.cfg").write_text("version = %d.%d.0\n" % sys.version_info[:2])
+    python = venv / "bin" / "python"
+    python.write_text(f"""#!/bin/sh
+case "$*" in
+  *"-m pip install"*) exit 0 ;;
+  *"-m edge check-config"*) echo "AttributeError: the fake check-config" >&2; exit {code} ;;
+  *sysconfig*) echo "{site}"; exit 0 ;;
+esac
+exec "{sys.executable}" "$@"
+""")
+    python.chmod(0o755)
+
+
+@pytest.mark.parametrize("code, says", [
+    (2, "doesn't pass this version's check (each line above names a key); fix it"),
+    (1, "check-config crashed (exit 1, above)")])
+def test_a_first_install_that_stops_at_the_config_check_says_what_it_left(tmp_path, code, says):
+    root = tmp_path / "root"
+    _venv_whose_check_config_exits(root, code)
+    env = {**os.environ, "DESTDIR": str(root), "DRY_RUN": "1", "SKIP_PIP": "0",
+           "SYSTEM_PYTHON": sys.executable, "MDWE_CHECK": "true"}
+    result = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    err = " ".join(result.stderr.split())
+    assert says in err
+    assert "this first install stopped before the code and the unit: nothing runs yet" in err
+    assert f"it made: the maskwatch user, the venv {lib_value('VENV_DIR')}" in err
+    assert "uninstall.sh" in err
+    # It stopped before the code and the unit, as it says.
+    assert not (root / lib_value("APP_DIR").lstrip("/") / "edge").exists()
+    assert not (root / lib_value("UNIT_FILE").lstrip("/")).exists()
+
+
 def test_check_arm_skips_with_a_reason_when_offline():
     env = {**os.environ, "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PYTHON": sys.executable}
     result = subprocess.run(["bash", str(DEPLOY / "check-arm.sh")], capture_output=True,
