@@ -65,10 +65,12 @@ PRAJNA       ?= $(MASKWATCH_DATA)/prajna
 SPLIT        ?= splits/scenes.json
 # The one-person pictures no shipped model trains on (by person); eval's mask zoo uses them.
 HOLDOUT      ?= splits/prajna.json
-# The bundled model's classes; SCENE_LABELS= (empty) keeps mask_weared_incorrect too.
-SCENE_LABELS ?= with_mask,without_mask
-# Synthetic masks put on each unmasked face.
+# The scene classes cut for training; empty: all three (with_mask, without_mask and
+# mask_weared_incorrect), as the bundled model; SCENE_LABELS=with_mask,without_mask for two.
+SCENE_LABELS ?=
+# Synthetic masks put on each unmasked face: worn right, and worn wrong (nose, mouth, chin).
 PER_FACE     ?= 2
+WRONG_PER_FACE ?= 3
 # Smallest annotated scene face cut for training, px in the 640x480 frame: 20 gave the
 # bundled model's recipe (cross-validation: models/default/README.md).
 SCENE_MIN    ?= 20
@@ -87,10 +89,10 @@ need-sources: need-scenes
 	@$(call need,$(PRAJNA),the one-person pictures for PRAJNA= (or MASKWATCH_DATA=))
 	@$(call need,$(MASKS)/masks.cfg,the mask templates for MASKS=)
 
-faces: need-sources $(STAMP_TRAIN)  ## the training face set in FACES: the shipped detector's crops of PRAJNA and of SPLIT's training photos, and PER_FACE synthetic masks on each unmasked one
+faces: need-sources $(STAMP_TRAIN)  ## the training face set in FACES: the shipped detector's crops of PRAJNA and of SPLIT's training photos, and PER_FACE synthetic masks worn right and WRONG_PER_FACE worn wrong on each unmasked one
 	$(PYTHON) -m train.prepare --folders $(PRAJNA) --out $(FACES)/prajna
 	$(PYTHON) -m train.prepare --voc $(SCENES) --split $(SPLIT) --out $(FACES)/scenes --min-size $(SCENE_MIN) $(if $(SCENE_LABELS),--labels $(SCENE_LABELS))
-	$(PYTHON) -m train.synth --data $(FACES)/prajna --data $(FACES)/scenes --masks $(MASKS) --per-face $(PER_FACE) --out $(FACES)/synth
+	$(PYTHON) -m train.synth --data $(FACES)/prajna --data $(FACES)/scenes --masks $(MASKS) --per-face $(PER_FACE) --wrong-per-face $(WRONG_PER_FACE) --out $(FACES)/synth
 
 train: need-data $(STAMP_TRAIN)  ## fine-tune InceptionV3 on DATA into models/NAME, leaving out HOLDOUT's pictures
 	$(PYTHON) -m train $(foreach d,$(DATA),--data $(d)) --exclude-photos $(HOLDOUT) --out models/$(NAME) $(TRAIN_ARGS)

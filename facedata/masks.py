@@ -16,6 +16,12 @@ cheek to cheek. A homography from the template's six anchors to the six face poi
 (least squares) warps the template; a face turned to one side (:func:`yaw` from the
 landmarks) gets the template turned that way.
 
+A mask can be worn wrong (``wear``, :data:`WEAR`): the same six points slid down the face
+along its own vertical, so that the top edge sits under the nose tip (``nose``: nose out),
+under the lower lip (``mouth``: nose and mouth out) or at the chin (``chin``: pulled down),
+a little shorter (a mask pulled down bunches up) and narrower where it reaches the jaw and
+the neck. Worn right (``right``) it covers the bridge of the nose to the chin.
+
 Styles (:class:`Style`): the template's own colours, or its shading carrying a plain colour
 or a texture; then the mask takes the photo's light — its white point, its colour cast and
 the shading across the face — so that a white mask in a dim room is grey, not glowing.
@@ -32,6 +38,12 @@ import cv2
 import numpy as np
 
 ANCHORS = ("a", "b", "c", "d", "e", "f")
+# How a mask is worn: "right", or wrong in one of the three commonest ways.
+WEAR = ("right", "nose", "mouth", "chin")
+WRONG = WEAR[1:]
+# Per way of wearing it wrong: where the top edge goes (a face point and how far below it, in
+# eye distances) and the height kept, as a share of the mask worn right.
+_SLID = {"nose": ("nose", 0.12, 0.9), "mouth": ("lip", 0.08, 0.85), "chin": ("chin", -0.3, 0.8)}
 # |yaw| (nose offset from the eye midpoint along the eye line, in eye distances) above which
 # a face counts as turned: 5% of the shared scenes' frontal-ish faces pass 0.4, half 0.1.
 TURNED_YAW = 0.15
@@ -151,10 +163,34 @@ def _to_box_side(point, direction, box) -> float:
     return float((edge - point[0]) / direction[0]) if abs(direction[0]) > 1e-3 else 0.0
 
 
-def face_points(box, landmarks) -> np.ndarray:
-    """The six face points ``a``..``f`` (image pixels, shape (6, 2)) for a face box
-    ``(x, y, w, h)`` and its five landmarks. Proportions measured on the shared scenes'
-    frontal faces: eyes to mouth ≈ 1.0 eye distance, mouth to chin ≈ 0.7, box ≈ 2.2 wide."""
+def face_points(box, landmarks, wear: str = "right") -> np.ndarray:
+    """The six face points ``a``..``f`` (image pixels, shape (6, 2)) a mask worn as
+    ``wear`` says (:data:`WEAR`) is fitted to, for a face box ``(x, y, w, h)`` and its five
+    landmarks. Proportions measured on the shared scenes' frontal faces: eyes to mouth ≈ 1.0
+    eye distance, mouth to chin ≈ 0.7, box ≈ 2.2 wide."""
+    right, marks = _points_worn_right(box, landmarks)
+    if wear == "right":
+        return right
+    if wear not in _SLID:
+        raise ValueError(f"wear must be one of {WEAR}, got {wear!r}")
+    eyes, u, v, iod = _axes(landmarks)
+    mark, below, height = _SLID[wear]
+    depth = (right - eyes) @ v                    # how far below the eye line, each point
+    side = (right - marks["centre"]) @ u          # how far left or right of the midline
+    top = depth[1]
+    new_top = float((marks[mark] - eyes) @ v) + below * iod
+    new_depth = new_top + (depth - top) * height
+    # Narrower below the mouth: the jaw, then the neck (to 3/4 of the width a chin's
+    # depth below the lip).
+    lip, chin = float((marks["lip"] - eyes) @ v), float((marks["chin"] - eyes) @ v)
+    narrowing = 1.0 - 0.25 * np.clip((new_depth - lip) / max(chin - lip, 1e-3) / 2, 0.0, 1.0)
+    centre = marks["centre"] - v * float((marks["centre"] - eyes) @ v)
+    return (centre[None] + np.outer(side * narrowing, u)
+            + np.outer(new_depth, v)).astype(np.float32)
+
+
+def _points_worn_right(box, landmarks) -> tuple[np.ndarray, dict]:
+    """:func:`face_points` for a mask worn right, and the face points they come from."""
     pts = np.asarray(landmarks, np.float32).reshape(5, 2)
     eyes, u, v, iod = _axes(pts)
     nose, mouth = pts[2], (pts[3] + pts[4]) / 2
@@ -168,7 +204,8 @@ def face_points(box, landmarks) -> np.ndarray:
     c = nose + u * 0.95 * _to_box_side(nose, u, box)
     d = lip - u * 0.85 * _to_box_side(lip, -u, box)
     f = lip + u * 0.85 * _to_box_side(lip, u, box)
-    return np.stack([a, b, c, d, chin, f]).astype(np.float32)
+    points = np.stack([a, b, c, d, chin, f]).astype(np.float32)
+    return points, {"nose": nose, "lip": lip, "chin": chin, "centre": (a + c) / 2}
 
 
 def choose_template(templates: list[Template], family: str, landmarks) -> Template:
@@ -242,12 +279,12 @@ def _scene_light(image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, flo
 
 
 def put_mask(image: np.ndarray, box, landmarks, template: Template, style: Style,
-             rng: np.random.Generator) -> np.ndarray:
+             rng: np.random.Generator, wear: str = "right") -> np.ndarray:
     """``image`` (RGB uint8) with ``template`` painted in ``style`` over the face at ``box``
-    with ``landmarks``; a new array."""
+    with ``landmarks``, worn as ``wear`` says (:data:`WEAR`); a new array."""
     h, w = image.shape[:2]
     src = template.anchors
-    dst = face_points(box, landmarks)
+    dst = face_points(box, landmarks, wear)
     matrix, _ = cv2.findHomography(src, dst, 0)
     if matrix is None or not np.isfinite(matrix).all():
         raise ValueError("no homography from the template to this face")

@@ -34,6 +34,9 @@ from facedata import DataError
 log = logging.getLogger(__name__)
 
 PARTS = ("train", "eval")
+# The scene set's own class names: a face without a mask, and one worn wrong (nose or mouth
+# out, on the chin). The split and the folds balance photos by them.
+UNMASKED, WORN_WRONG = "without_mask", "mask_weared_incorrect"
 
 
 @dataclass(frozen=True)

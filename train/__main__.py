@@ -174,6 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     except WeightsUnavailable as exc:
         log.error("%s", exc)
         return 2
+    if args.backbone == "efficientnet_lite0" and args.weights == "imagenet":
+        # Lite0's ImageNet weights come from the train extra's PyTorch file, converted once
+        # into Keras's cache (a few seconds, offline): made here, before the data is read.
+        from train.convert_weights import convert_weights
+        from train.efficientnet_lite import default_weights_path
+        if not default_weights_path().is_file():
+            log.info("EfficientNet-Lite0 ImageNet weights: converting them once into %s",
+                     default_weights_path())
+        try:
+            convert_weights()
+        except (ImportError, OSError, ValueError) as exc:
+            log.error("EfficientNet-Lite0 ImageNet weights could not be made: %s (python -m "
+                      "train.convert_weights says more; or --weights none)", exc)
+            return 2
 
     import keras
     import numpy as np

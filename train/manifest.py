@@ -4,7 +4,9 @@ One row per file, ``file`` relative to the folder. ``group`` names what files mu
 one side of a split (the photo a crop came from, the person of a pasted-mask twin); a
 synthetic face carries its source's group. ``box`` and ``landmarks`` are the detector's, in
 the file's own pixels (``x y w h`` and five ``x y`` pairs), so the mask step needs no second
-detection. ``train.data`` reads the groups; ``train.synth`` the boxes and landmarks.
+detection. A synthetic mask also names its ``template``, ``style`` and ``wear`` (how it is
+worn: ``facedata.masks.WEAR``). ``train.data`` reads the groups; ``train.synth`` the boxes
+and landmarks.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import os
 from pathlib import Path
 
 NAME = "manifest.csv"
-FIELDS = ("file", "label", "group", "source", "photo", "box", "landmarks", "template", "style")
+FIELDS = ("file", "label", "group", "source", "photo", "box", "landmarks", "template", "style",
+          "wear")
 
 
 def write(folder: Path, rows: list[dict]) -> Path:
