@@ -154,18 +154,30 @@ def cmd_events(args) -> int:
 
 
 def cmd_erase(args) -> int:
-    """Delete the event store's files and the snapshots, as the config places them."""
+    """Delete what the event store and the snapshot sink own, as the config places them,
+    and nothing else: the store's files if the file is a store of ours (not through a
+    link), the sink's snapshots (regular files of its naming). It deletes what it lists."""
     import shutil
+    import sqlite3
     import subprocess
 
-    from edge.sinks import snapshot, store
+    from edge.sinks import eventdb, snapshot
     config = load_config(args.config)
     if shutil.which("systemctl") and subprocess.run(
             ["systemctl", "is-active", "--quiet", "maskwatch"], timeout=10).returncode == 0:
         print("error: the maskwatch service is running; stop it first "
               "(sudo systemctl stop maskwatch)", file=sys.stderr)
         return 2
-    doomed = store.files(config.sinks.store.path) + snapshot.files(config.sinks.snapshot.dir)
+    try:
+        doomed = eventdb.files(config.sinks.store.path) + \
+            snapshot.files(config.sinks.snapshot.dir)
+    except eventdb.NotAStore as exc:
+        print(f"error: {exc}; erase deletes only the store's own files and leaves this: set "
+              "[sinks.store] path to the store's file itself", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: cannot tell what is stored ({exc})", file=sys.stderr)
+        return 2
     if not doomed:
         print("nothing stored: no event store, no snapshots")
         return 0
@@ -175,8 +187,13 @@ def cmd_erase(args) -> int:
         for path in doomed:
             print(f"  {path}")
         return 1
-    for path in doomed:
-        path.unlink(missing_ok=True)
+    for done, path in enumerate(doomed):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            print(f"error: cannot delete {path} ({exc.strerror}); {done} of {len(doomed)} "
+                  "files deleted", file=sys.stderr)
+            return 2
     print(f"deleted {len(doomed)} files: the event store and its counts "
           f"({config.sinks.store.path}), snapshots ({config.sinks.snapshot.dir})")
     return 0

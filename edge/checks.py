@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import pwd
 import ssl
 import stat
 
@@ -24,6 +25,35 @@ def path_problem(value: str) -> str | None:
         return "must not be empty"
     if "\0" in value:
         return "contains a NUL character"
+    return None
+
+
+def _homes() -> dict[str, str]:
+    """Every user's home folder, resolved: {folder: user}."""
+    return {os.path.realpath(user.pw_dir): user.pw_name for user in pwd.getpwall()}
+
+
+def folder_problem(value: str) -> str | None:
+    """A folder the runtime must not keep its files in: the root, a folder directly under
+    it (/etc, /home, /tmp...), or a user's home. Erase deletes there what it finds of its
+    own; such a folder belongs to the system or to a person."""
+    where = os.path.realpath(value)
+    if os.path.dirname(where) == "/":                 # "/" itself too
+        return (f"{value} is the root folder or a system folder directly under it: give the "
+                "runtime a folder of its own (/var/lib/maskwatch/...)")
+    user = _homes().get(where)
+    if user is not None:
+        return f"{value} is {user}'s home folder: give the runtime a folder of its own"
+    return None
+
+
+def store_path_problem(value: str) -> str | None:
+    """A database path that is no file's: empty, a folder that exists, the root or a home."""
+    if not value:
+        return "must not be empty"
+    where = os.path.realpath(value)
+    if where == "/" or os.path.isdir(where) or where in _homes():
+        return f"{value} is a folder: give the database file's path (.../events.db)"
     return None
 
 

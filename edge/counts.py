@@ -15,14 +15,45 @@ violation) is a new track, and is counted again.
 
 :class:`Tally` turns the tracker's running totals into what each frame's result carries:
 this frame's increments (the event store adds them to its per-minute counters) and today's
-totals (MQTT's sensors, the status page), which start again at local midnight and, given
-the event store's figures at start, survive a restart.
+totals (MQTT's sensors, the status page), which start again with each local calendar date
+and, given the event store's figures at start, survive a restart.
+
+A day is a local calendar date (:func:`local_day`), and it starts at its first local instant
+(:func:`day_start`): midnight, or 01:00 where the clocks skip midnight (Chile's DST starts
+at 24:00). The tally and the event store's days (``edge.sinks.store.History``) both use
+these two, so a restart on such a day goes on from the stored counts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+
+
+def local_day(wall: float) -> date:
+    """The local calendar date at wall-clock time ``wall`` (seconds since 1970)."""
+    return datetime.fromtimestamp(wall).date()
+
+
+def day_start(day: date) -> datetime:
+    """The first local instant of the date ``day``, as an aware datetime.
+
+    >>> day_start(date(2026, 12, 1)).time()
+    datetime.time(0, 0)
+
+    Not ``datetime.combine(day, 00:00)``: where 00:00 is skipped, that names a time that
+    doesn't exist, which the C library puts on either side of the gap (in Chile, 23:00 the
+    day before). So: the first second whose local date is ``day``, found by bisection in
+    the two days around that guess."""
+    guess = int(datetime.combine(day, datetime.min.time()).timestamp())
+    before, after = guess - 86400, guess + 86400     # local_day(before) < day <= local_day(after)
+    while after - before > 1:
+        middle = (before + after) // 2
+        if local_day(middle) < day:
+            before = middle
+        else:
+            after = middle
+    return datetime.fromtimestamp(after).astimezone()
 
 
 @dataclass(frozen=True)
@@ -77,7 +108,7 @@ class Tally:
         added, today's counts)."""
         added = total - self._total
         self._total = total
-        day = datetime.fromtimestamp(wall).date()
+        day = local_day(wall)
         if self._today is None or self._today.day != day:
             self._today = Today(day)
         if added:

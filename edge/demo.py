@@ -17,6 +17,7 @@ from pathlib import Path
 from edge.pipeline import Pipeline, with_source
 from edge.samples import write_frames
 from edge.sinks import SafeSink, make_sinks
+from edge.sinks.eventdb import SUFFIXES
 from edge.sinks.log import LogSink
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ def run_demo(config, out: Path, frames_only: bool = False) -> int:
     if frames_only:
         return 0
     store = out / "events.db"
-    for part in ("", "-wal", "-shm"):
-        Path(f"{store}{part}").unlink(missing_ok=True)
+    for suffix in SUFFIXES:
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
     config = demo_config(config, frames, store)
     annotated = out / "annotated"
     with open(out / "events.jsonl", "w") as events:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from edge.counts import Counts
-from edge.sinks import FrameResult, SinkUnavailable
+from edge.sinks import FrameResult
 from edge.sinks.store import EventStore, History, StoreParams
 from edge.tracker import Event
 from tests.conftest import ROOT
@@ -66,10 +66,14 @@ def test_a_snapshot_is_named_when_the_snapshot_sink_saves_one(tmp_path):
     assert clear["snapshot"] is None
 
 
-def test_a_path_it_cannot_write_is_one_line_with_the_fix(tmp_path):
+def test_a_path_it_cannot_write_is_one_line_and_what_comes_is_held(tmp_path, caplog):
     (tmp_path / "file").write_text("")
-    with pytest.raises(SinkUnavailable, match=r"set \[sinks.store\] path to a writable file"):
-        EventStore(StoreParams(path=str(tmp_path / "file" / "events.db")))
+    s = EventStore(StoreParams(path=str(tmp_path / "file" / "events.db"), flush_seconds=60.0))
+    s.handle(result(NOON, counted=Counts(1, 1, 1)))
+    assert not s.flush() and not s.flush()
+    assert caplog.text.count("holding events and counts in memory until it can") == 1
+    assert len(s._events) == 1 and s._minutes
+    s.close()
 
 
 # --- SIGKILL during heavy writes --------------------------------------------------------
@@ -78,7 +82,7 @@ import sys, time
 from edge.counts import Counts
 from edge.sinks.store import EventStore, StoreParams
 from tests.test_store import result
-store = EventStore(StoreParams(path=sys.argv[1], flush_seconds=0.02))
+store = EventStore(StoreParams(path=sys.argv[1], flush_seconds=0.1))
 handed, wall = 0, time.time()
 while True:
     # 20 events a frame, 10 of them violations, each frame counting its 10 violations
@@ -144,7 +148,7 @@ def test_a_full_disk_counts_in_memory_and_writes_when_space_returns(small_disk, 
             s.handle(result(NOON + i, track=i, counted=Counts(1, 1, 1)))
             if i % 500 == 0:
                 assert not s.flush()
-        assert "counting in memory until it can" in caplog.text
+        assert "holding events and counts in memory until it can" in caplog.text
         assert caplog.text.count("cannot write") == 1      # one line, not one per try
         filler.unlink()
         assert s.flush()
@@ -172,19 +176,7 @@ def test_beyond_max_pending_the_oldest_events_are_dropped_and_counted(tmp_path, 
     assert "dropping the oldest (counted)" in caplog.text
 
 
-# --- a corrupt file -------------------------------------------------------------------------
-def test_a_file_that_is_no_database_is_moved_aside_and_a_new_one_started(tmp_path, caplog):
-    path = tmp_path / "events.db"
-    path.write_bytes(os.urandom(8192))
-    s = store(tmp_path)
-    s.handle(result(NOON))
-    s.close()
-    (aside,) = tmp_path.glob("events.db.corrupt-*")
-    assert aside.stat().st_size == 8192
-    assert len(History(path).events()) == 1
-    assert caplog.text.count("is damaged") == 1 and aside.name in caplog.text
-
-
+# --- a damaged file (someone else's: tests/test_erase.py) -----------------------------------
 def test_a_damaged_page_is_found_at_start_and_the_file_moved_aside(tmp_path, caplog):
     path = tmp_path / "events.db"
     s = store(tmp_path)
@@ -217,8 +209,10 @@ def test_retention_deletes_by_age_then_the_oldest_by_size(tmp_path):
     history = History(tmp_path / "events.db")
     kept = history.events()
     assert 0 < len(kept) < 20_000 and kept[-1]["track"] == 19_999           # the newest stay
-    assert (tmp_path / "events.db").stat().st_size <= 1.2e6
-    assert sum(d["people"] for d in history.days(10, now=now)) == 20_000   # counts kept
+    assert (tmp_path / "events.db").stat().st_size <= 1e6
+    # The counts of the time the events were trimmed from went with them (the same minutes).
+    people = sum(d["people"] for d in history.days(10, now=now))
+    assert len(kept) <= people < len(kept) + 60
 
 
 # --- counts you can trust -------------------------------------------------------------------

@@ -6,8 +6,11 @@ show people's faces). A file is whole or absent: it is written under a temporary
 fsynced, renamed into place and the folder fsynced, so neither a reader nor a power cut
 sees half a file; a failed write removes its temporary file, and temporary files left by a
 crash are removed when the sink starts. After each save the folder is pruned to
-``max_count`` files and ``max_age_days``; only files with this naming pattern are ever
-deleted.
+``max_count`` files and ``max_age_days``.
+
+The sink's own files are the regular files of this naming; only they are ever pruned or
+erased (:func:`files`). Anything else in the folder — a link (dangling or not), a folder
+named like a snapshot, an entry that vanishes while it is looked at — is passed over.
 """
 
 from __future__ import annotations
@@ -16,20 +19,19 @@ import errno
 import logging
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from edge.checks import folder_problem
 from edge.plugins import Plugin
 from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
 
-PATTERN = "violation-*.jpg"
 TEMPORARY = "violation-*.tmp"
-
-
 NAME = re.compile(r"violation-\d{8}-\d{6}-\d{3}-track\d+\.jpg")
 
 
@@ -40,13 +42,34 @@ def snapshot_name(wall: float, track_id: int) -> str:
             f"-track{track_id}.jpg")
 
 
+def _regular(paths) -> list[tuple[Path, os.stat_result]]:
+    """Those of ``paths`` that are regular files (not links, not folders), with their
+    status; one that can't be looked at (gone meanwhile) is passed over."""
+    found = []
+    for path in paths:
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            found.append((path, info))
+    return found
+
+
+def _snapshots(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    return _regular(p for p in folder.iterdir() if NAME.fullmatch(p.name))
+
+
+def _unfinished(folder: Path) -> list[Path]:
+    return sorted(p for p, _ in _regular(folder.glob(TEMPORARY)))
+
+
 def files(folder: Path) -> list[Path]:
-    """The snapshots in ``folder`` (and unfinished ones): only files of the sink's naming."""
+    """The sink's files in ``folder``, snapshots and unfinished ones: what erase deletes."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if NAME.fullmatch(p.name)) + \
-        sorted(folder.glob(TEMPORARY))
+    return sorted(p for p, _ in _snapshots(folder)) + _unfinished(folder)
 
 
 @dataclass(frozen=True)
@@ -60,7 +83,8 @@ class SnapshotParams(Params):
     def problems(cls, values):
         if values.get("dir") == "":
             return [("dir", "must not be empty (it would be the working folder)")]
-        return []
+        problem = folder_problem(values["dir"]) if "dir" in values else None
+        return [("dir", problem)] if problem else []
 
 
 class SnapshotSink:
@@ -69,7 +93,7 @@ class SnapshotSink:
         self.folder.mkdir(mode=0o750, parents=True, exist_ok=True)
         self.max_count = params.max_count
         self.max_age_days = params.max_age_days
-        leftovers = sorted(self.folder.glob(TEMPORARY))
+        leftovers = _unfinished(self.folder)
         for path in leftovers:
             path.unlink(missing_ok=True)
         if leftovers:
@@ -113,9 +137,10 @@ class SnapshotSink:
     def prune(self, now: float | None = None) -> list[Path]:
         """Delete snapshots past the age limit, then the oldest past the count limit."""
         now = time.time() if now is None else now
-        files = sorted(self.folder.glob(PATTERN), key=lambda p: p.stat().st_mtime)
-        too_old = [p for p in files if now - p.stat().st_mtime > self.max_age_days * 86400]
-        rest = [p for p in files if p not in too_old]
+        oldest = now - self.max_age_days * 86400
+        found = sorted(_snapshots(self.folder), key=lambda found: found[1].st_mtime)
+        too_old = [p for p, info in found if info.st_mtime < oldest]
+        rest = [p for p, info in found if info.st_mtime >= oldest]
         doomed = too_old + rest[:max(0, len(rest) - self.max_count)]
         for path in doomed:
             path.unlink(missing_ok=True)
