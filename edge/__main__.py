@@ -68,7 +68,7 @@ def cmd_run(args) -> int:
 def cmd_check_config(args) -> int:
     """The file's keys, then what they point at: the detector (its own checks and model
     file) and the model folder (its card, and the file the card names, by sha256)."""
-    from edge.pipeline import build_detector
+    from edge.pipeline import build_alarm, build_detector
     from edge.shared.card import resolve_model
     config = load_config(args.file)
     problems = []
@@ -77,9 +77,14 @@ def cmd_check_config(args) -> int:
     except ConfigError as exc:
         problems.append(str(exc))
     try:
-        resolve_model(config.model_path, config.model.format or None)
+        model = resolve_model(config.model_path, config.model.format or None)
     except ModelError as exc:
         problems.append(f"model.path: {exc}")
+    else:
+        try:
+            build_alarm(config, model)
+        except ConfigError as exc:
+            problems.append(str(exc))
     if problems:
         raise ConfigError(f"{args.file}: " + "\n".join(problems))
     print(f"{args.file}: ok")

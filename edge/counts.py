@@ -1,13 +1,17 @@
-"""People counted at the door: how many were judged, how many were unmasked, how many alarms.
+"""People counted at the door: how many were judged, how many raised an alarm, and of which kind.
 
 The tracker (``edge.tracker``) counts people, not frames:
 
 - a **person** is a track that has been judged ``k`` times (enough votes for the tracker
   to decide either way) or that raised a violation; a face seen once, or only ever
   unjudged (too small, turned away, outside the zone), is nobody yet;
-- an **unmasked** person is a track that raised at least one violation;
+- an **unmasked** person is a track that raised at least one violation, of any alarm
+  label ("no mask" or "mask worn wrong", ``edge.alarm``);
 - **violations** are the violation events (a person who puts the mask on and takes it off
-  again is one unmasked person, two violations).
+  again is one unmasked person, two violations);
+- **by label**, for each alarm label: the people who raised a violation of that label, and
+  those violations. A person who pulls the mask under the nose and later off altogether is
+  one unmasked person, counted under both labels.
 
 A person who stays in view is counted once. One who leaves and comes back after the
 tracker has forgotten them (``tracker.max_age`` seconds unseen, or ``cooldown`` after a
@@ -58,20 +62,40 @@ def day_start(day: date) -> datetime:
 
 @dataclass(frozen=True)
 class Counts:
+    """People, unmasked people and violations; ``labels`` the same per alarm label, as
+    sorted ``(label, people, violations)`` rows (a tuple: counts never change once made).
+
+    >>> Counts(2, 1, 1, (("without_mask", 1, 1),)) + Counts(1, 1, 1, (("mask_weared_incorrect", 1, 1),))
+    Counts(people=3, unmasked=2, violations=2, labels=(('mask_weared_incorrect', 1, 1), ('without_mask', 1, 1)))
+    """
+
     people: int = 0
     unmasked: int = 0
     violations: int = 0
+    labels: tuple[tuple[str, int, int], ...] = ()
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(self.people + other.people, self.unmasked + other.unmasked,
-                      self.violations + other.violations)
+        return self._combine(other, 1)
 
     def __sub__(self, other: Counts) -> Counts:
-        return Counts(self.people - other.people, self.unmasked - other.unmasked,
-                      self.violations - other.violations)
+        return self._combine(other, -1)
+
+    def _combine(self, other: Counts, sign: int) -> Counts:
+        rows = {label: [people, violations] for label, people, violations in self.labels}
+        for label, people, violations in other.labels:
+            row = rows.setdefault(label, [0, 0])
+            row[0] += sign * people
+            row[1] += sign * violations
+        return Counts(self.people + sign * other.people, self.unmasked + sign * other.unmasked,
+                      self.violations + sign * other.violations,
+                      tuple((label, p, v) for label, (p, v) in sorted(rows.items()) if p or v))
 
     def __bool__(self) -> bool:
         return bool(self.people or self.unmasked or self.violations)
+
+    def of(self, label: str) -> tuple[int, int]:
+        """``(people, violations)`` of the alarm label ``label``."""
+        return next(((p, v) for name, p, v in self.labels if name == label), (0, 0))
 
     @property
     def compliance(self) -> float | None:
@@ -94,9 +118,9 @@ class Tally:
     >>> tally = Tally(Today(date(2026, 12, 1), Counts(40, 3, 4)))
     >>> noon = datetime(2026, 12, 1, 12).timestamp()
     >>> tally.step(noon, Counts(1, 1, 1))
-    (Counts(people=1, unmasked=1, violations=1), Today(day=datetime.date(2026, 12, 1), counts=Counts(people=41, unmasked=4, violations=5)))
+    (Counts(people=1, unmasked=1, violations=1, labels=()), Today(day=datetime.date(2026, 12, 1), counts=Counts(people=41, unmasked=4, violations=5, labels=())))
     >>> tally.step(noon + 86400, Counts(2, 1, 1))[1].counts     # the next day
-    Counts(people=1, unmasked=0, violations=0)
+    Counts(people=1, unmasked=0, violations=0, labels=())
     """
 
     def __init__(self, seed: Today | None = None):

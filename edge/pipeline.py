@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.alarm import AlarmRule
 from edge.config import ConfigError
 from edge.counts import Tally
 from edge.detectors import frame_problem
@@ -36,7 +37,7 @@ from edge.motion import MotionGate, regions
 from edge.notify import Notifier
 from edge.plugins import plugin
 from edge.quality import measure
-from edge.shared.card import ModelError
+from edge.shared.card import ModelError, alarm_labels
 from edge.shared.classifier import Classifier
 from edge.shared.crop import crop_face
 from edge.shared.params import ParamError
@@ -89,11 +90,21 @@ def today_so_far(config):
         return None
 
 
-def build_tracker(config, labels: tuple[str, ...]) -> Tracker:
+def build_alarm(config, model) -> AlarmRule:
+    """Which of the model's classes raise the alarm and which are masked: ``[tracker]``'s
+    lists, or where they are empty the model card's (``edge.alarm``); a label the model
+    lacks is a ConfigError naming the key and the model's classes."""
+    alarm, masked = alarm_labels(model.card)
+    tracker = config.tracker
     try:
-        return Tracker(labels, config.tracker)
-    except ValueError as exc:  # the model lacks a without_mask class
-        raise ModelError(f"{config.model_path}: {exc}; this runtime needs a mask model") from exc
+        return AlarmRule(model.classes, tuple(tracker.alarm_labels or alarm),
+                         tuple(tracker.masked_labels or masked))
+    except ValueError as exc:
+        raise ConfigError(f"tracker.{exc}") from exc
+
+
+def build_tracker(config, model) -> Tracker:
+    return Tracker(build_alarm(config, model), config.tracker)
 
 
 class Pipeline:
@@ -109,13 +120,13 @@ class Pipeline:
         try:
             self.classifier = classifier or build_classifier(config)
             self.detector = detector or build_detector(config)
-            self.tracker = build_tracker(config, self.classifier.labels)
+            self.tracker = build_tracker(config, self.classifier.model)
         except (ModelError, ConfigError) as exc:
             raise StartupError(str(exc)) from exc
         self.stats = Stats(str(self.classifier.model.path), self.classifier.model.format,
                            config.detector.name, dataclasses.asdict(config.detector.params))
         context = SinkContext(log_stream, config.service.status_seconds, self.stats,
-                              config.sinks.snapshot.enabled)
+                              config.sinks.snapshot.enabled, self.tracker.rule.alarm)
         self.tally = Tally(today_so_far(config) if sinks is None else None)
         self.sinks = sinks if sinks is not None else make_sinks(
             config.sinks, annotate=annotate, context=context)

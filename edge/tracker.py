@@ -7,9 +7,11 @@ buzzer that sounds on each of those mistakes gets unplugged. So alarms are raise
 * **association** — each detected face continues the track whose last box it overlaps
   most (IoU at least ``iou``, one face per track); a face that continues none starts a
   new track.
-* **debounce** — a track keeps a vote for each of its last ``n`` observations: "without
-  mask with probability ≥ ``threshold``". When ``k`` of them say so, the track raises a
-  ``violation`` event — once.
+* **debounce** — a track keeps a vote for each of its last ``n`` observations: "an alarm
+  with probability ≥ ``threshold``", by the alarm rule (``edge.alarm``: the alarm labels'
+  probabilities together — no mask, or a mask worn wrong). When ``k`` of them say so, the
+  track raises a ``violation`` event — once — labelled with the alarm label most probable
+  in that frame.
 * **cooldown** — the violation stays raised (no repeat alarm) until the evidence has been
   absent for ``cooldown`` seconds, whether the person put a mask on or walked away; then a
   ``clear`` event. A violating track is kept that long even unseen, so a person the
@@ -38,14 +40,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.alarm import AlarmRule
 from edge.counts import Counts
 from edge.shared.boxes import iou, match
 from edge.shared.params import Params, param
 
 log = logging.getLogger(__name__)
-
-VIOLATION_LABEL = "without_mask"
-MASKED_LABEL = "with_mask"
 # A box at least this close (IoU) to where it last moved has not moved: detector jitter on a
 # still face stays above it.
 STILL_IOU = 0.8
@@ -59,7 +59,7 @@ class Track:
     box: tuple[int, int, int, int]          # x, y, w, h of the latest detection
     label: str                              # the classifier's top class, latest frame
     confidence: float                       # its probability
-    p_violation: float                      # probability of VIOLATION_LABEL, latest frame
+    p_alarm: float                          # the alarm's probability (edge.alarm), latest frame
     last_seen: float
     votes: deque = field(default_factory=deque)
     violating: bool = False
@@ -71,15 +71,14 @@ class Track:
     judged: int = 0                         # observations the classifier judged
     counted: bool = False                   # counted as a person
     unmasked: bool = False                  # counted as an unmasked person
-
-    @property
-    def masked(self) -> bool:
-        return self.label == MASKED_LABEL
+    alarmed: set = field(default_factory=set)   # alarm labels it has been counted under
+    masked: bool = False                    # its top class, latest frame, is a masked label
+    alarm_label: str = ""                   # the alarm label most probable, latest frame
 
     def view(self) -> TrackView:
         """This track as it stands now, frozen: what a frame's result shows of it."""
-        return TrackView(self.id, self.box, self.label, self.confidence, self.p_violation,
-                         self.violating, self.unjudged)
+        return TrackView(self.id, self.box, self.label, self.confidence, self.p_alarm,
+                         self.violating, self.unjudged, self.masked)
 
 
 @dataclass(frozen=True)
@@ -91,18 +90,17 @@ class TrackView:
     box: tuple[int, int, int, int]
     label: str
     confidence: float
-    p_violation: float
+    p_alarm: float
     violating: bool
     unjudged: str | None = None
-
-    @property
-    def masked(self) -> bool:
-        return self.label == MASKED_LABEL
+    masked: bool = False
 
 
 @dataclass(frozen=True)
 class Event:
-    """A change worth telling someone about: ``violation`` or ``clear``."""
+    """A change worth telling someone about: ``violation`` (``label`` the alarm label that
+    raised it, ``confidence`` the alarm's probability) or ``clear`` (``label`` the track's
+    top class now, ``confidence`` its probability)."""
 
     kind: str
     track_id: int
@@ -122,7 +120,7 @@ class TrackerParams(Params):
                    note="3 of 5: the best person-level F1 in cross-validation's 8-frame "
                         "pseudo-videos (train.cv), and one frame quicker than 4 of 5")
     n: int = param(5, min=1, max=1000,
-                   help="… of a person's last N frames to say without_mask …")
+                   help="… of a person's last N frames to be an alarm …")
     threshold: float = param(0.47, min=0.0, max=1.0, help="… with at least this probability",
                              note="chosen by 5-fold cross-validation by photo over the "
                                   "training photos (train.cv, the bundled model's recipe): "
@@ -135,6 +133,13 @@ class TrackerParams(Params):
     static_seconds: float = param(30.0, min=0.0, max=86400.0,
                                   help="a face that hasn't moved for this long (a poster) "
                                        "raises nothing more until it moves; 0 = never")
+    alarm_labels: list = param(factory=list,
+                               help="the model's classes that raise a violation; empty: those "
+                                    "its card names (the bundled model's: without_mask and "
+                                    "mask_weared_incorrect)")
+    masked_labels: list = param(factory=list,
+                                help="the classes that count as masked (the green light); "
+                                     "empty: those its card names (with_mask)")
 
     @classmethod
     def problems(cls, values):
@@ -147,18 +152,17 @@ class TrackerParams(Params):
 class Tracker:
     """IoU tracking with k-of-n debounce; see the module docstring for the rules.
 
-    >>> tr = Tracker(("with_mask", "without_mask"), TrackerParams(k=2, n=3))
+    >>> rule = AlarmRule(("with_mask", "without_mask"), ("without_mask",), ("with_mask",))
+    >>> tr = Tracker(rule, TrackerParams(k=2, n=3))
     >>> tr.update(0.0, [(10, 10, 50, 50)], [[0.1, 0.9]])
     []
-    >>> [e.kind for e in tr.update(0.1, [(12, 10, 50, 50)], [[0.2, 0.8]])]
-    ['violation']
+    >>> [(e.kind, e.label) for e in tr.update(0.1, [(12, 10, 50, 50)], [[0.2, 0.8]])]
+    [('violation', 'without_mask')]
     """
 
-    def __init__(self, labels: tuple[str, ...], params: TrackerParams = TrackerParams()):
-        if VIOLATION_LABEL not in labels:
-            raise ValueError(f"the model's classes {labels} have no '{VIOLATION_LABEL}'")
-        self.labels = tuple(labels)
-        self.violation_index = self.labels.index(VIOLATION_LABEL)
+    def __init__(self, rule: AlarmRule, params: TrackerParams = TrackerParams()):
+        self.rule = rule
+        self.labels = rule.labels
         self.iou, self.k, self.n = params.iou, params.k, params.n
         self.threshold, self.cooldown = params.threshold, params.cooldown
         self.max_age, self.static_seconds = params.max_age, params.static_seconds
@@ -199,7 +203,8 @@ class Tracker:
                 track.evidence_at = t
                 if not track.violating:
                     track.violating = raised = True
-                    events.append(self._event("violation", track, t))
+                    events.append(Event("violation", track.id, track.alarm_label,
+                                        track.p_alarm, track.box, t))
             self._count(track, raised)
         kept = []
         for track in self.tracks:
@@ -213,14 +218,18 @@ class Tracker:
 
     def _count(self, track: Track, raised: bool) -> None:
         """Count the track as a person once judged ``k`` times or violating; as unmasked
-        once violating; and the violation it ``raised`` now, if it did."""
+        once violating; and the violation it ``raised`` now, if it did, under its label."""
+        label = track.alarm_label if raised else None
         fresh = Counts(
             people=int(not track.counted and (track.judged >= self.k or track.violating)),
             unmasked=int(track.violating and not track.unmasked),
-            violations=int(raised))
+            violations=int(raised),
+            labels=((label, int(label not in track.alarmed), 1),) if raised else ())
         if fresh:
             track.counted = track.counted or bool(fresh.people)
             track.unmasked = track.unmasked or bool(fresh.unmasked)
+            if raised:
+                track.alarmed.add(label)
             self.counts += fresh
 
     def _still(self, track: Track, t: float, box) -> bool:
@@ -253,8 +262,9 @@ class Tracker:
         top = int(np.argmax(p))
         track.box, track.last_seen, track.unjudged = box, t, None
         track.label, track.confidence = self.labels[top], float(p[top])
-        track.p_violation = float(p[self.violation_index])
-        track.votes.append(track.p_violation >= self.threshold)
+        track.masked = self.rule.is_masked(track.label)
+        track.p_alarm, track.alarm_label = self.rule.p(p), self.rule.label(p)
+        track.votes.append(track.p_alarm >= self.threshold)
         track.judged += 1
 
     @staticmethod

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.alarm import AlarmRule
 from edge.shared.card import (
     SCHEMA_VERSION,
     ModelError,
     ModelFile,
+    alarm_labels,
     sha256_of,
     validate_card,
 )
@@ -55,6 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-drop", type=float, default=None,
                    help="override the maximum accuracy drop in points (dynamic, int8)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--alarm-labels", type=lambda t: t.split(","), default=None,
+                   help="comma-separated classes that raise a violation, written into the "
+                        "card (default: every class but with_mask)")
+    p.add_argument("--masked-labels", type=lambda t: t.split(","), default=None,
+                   help="comma-separated classes that count as masked (default: with_mask)")
     args = p.parse_args(argv)
     args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(args.formats) - set(FLAVOURS))
@@ -148,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     if split["classes"] != classes:
         log.error("labels.txt and split.json disagree on the classes; re-run training")
         return 2
+    alarm, masked = alarm_labels({"classes": classes, **(
+        {"masked_labels": args.masked_labels} if args.masked_labels is not None else {})})
+    try:
+        rule = AlarmRule(tuple(classes), tuple(args.alarm_labels or alarm), masked)
+    except ValueError as exc:
+        log.error("--%s", exc.args[0].replace("_", "-", 1))
+        return 2
     test_x, test_y, _ = read_split_images(out_dir / "split.json", "test", size)
     # Calibrate on the training split only, never on what the gate measures.
     rng = np.random.default_rng(args.seed)
@@ -164,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         "schema": SCHEMA_VERSION,
         "name": name,
         "classes": classes,
+        "alarm_labels": list(rule.alarm),
+        "masked_labels": list(rule.masked),
         "input": {"size": size, "dtype": "uint8 RGB pixels 0..255 (float32 files take the same "
                   "values as float)", "color": "RGB",
                   "preprocessing": "in the graph (first layer of the model)",

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge.alarm import AlarmRule
 from edge.quality import Quality
 from edge.shared.boxes import match
-from edge.tracker import VIOLATION_LABEL
 from facedata.voc import Scene
 
 IOU = 0.5
@@ -63,7 +63,7 @@ class Observed:
     """One detection in one photo, as the pipeline sees it."""
 
     width: int
-    p: float = 0.0                   # the classifier's p(without_mask)
+    p: float = 0.0                   # the alarm's probability (edge.alarm.AlarmRule.p)
     label: str | None = None         # its top class
     unjudged: str | None = None      # why the quality gate left it unjudged (None: judged)
     quality: Quality | None = None
@@ -79,26 +79,45 @@ class Truth:
     detection: Observed | None = None
 
 
-def scene_metrics(truths: list[Truth], detections: list[Observed], labels,
+def scene_metrics(truths: list[Truth], detections: list[Observed], rule: AlarmRule,
                   threshold: float, min_width: int = 0) -> dict:
-    """Detection, classification and end-to-end numbers at a without_mask ``threshold``,
-    ignoring faces under ``min_width``.
+    """Detection, classification and end-to-end numbers when a face raises the alarm at
+    ``threshold`` of ``rule``'s alarm probability, ignoring faces under ``min_width``.
+
+    ``per_label`` says, for each true label, how many faces there were, how many the
+    detector found, how many the gate let be judged and how many raised the alarm. The alarm's
+    recall is over the faces whose true label is one of ``rule.alarm``; its precision over the
+    alarms raised, an alarm being right when its face's true label is an alarm label. A face
+    whose true label the model lacks (``mask_weared_incorrect`` for a two-class model) is in
+    neither: flagging one is arguably right. ``confusion`` counts the judged faces of the
+    model's labels by true (rows) and top (columns) label, in ``rule.labels``' order.
 
     An unjudged face is found (detection) but neither right nor wrong (classification), and
-    never flagged: it counts against without_mask recall, which is what a still photo loses
+    never flagged: it counts against the alarm's recall, which is what a still photo loses
     by abstaining."""
+    labels = rule.labels
     faces = [t for t in truths if t.width >= min_width]
     found = [t for t in faces if t.detection is not None]
     judged = [t for t in found if t.detection.unjudged is None]
     counted = [d for d in detections
                if (d.truth.width if d.truth else d.width) >= min_width]
     known = [t for t in judged if t.label in labels]
-    unmasked = [t for t in faces if t.label == VIOLATION_LABEL]
+    should = [t for t in faces if t.label in rule.alarm]
 
     def flagged(d: Observed | None) -> bool:
         return d is not None and d.unjudged is None and d.p >= threshold
 
     alarms = [d for d in counted if flagged(d) and not (d.truth and d.truth.label not in labels)]
+    per_label = {}
+    for label in sorted({t.label for t in faces}):
+        mine = [t for t in faces if t.label == label]
+        per_label[label] = {
+            "faces": len(mine), "found": sum(t.detection is not None for t in mine),
+            "judged": sum(t.detection is not None and t.detection.unjudged is None for t in mine),
+            "alarmed": sum(flagged(t.detection) for t in mine)}
+        per_label[label]["alarmed_share"] = ratio(per_label[label]["alarmed"], len(mine))
+    confusion = [[sum(t.label == truth and t.detection.label == top for t in known)
+                  for top in labels] for truth in labels]
     return {
         "faces": len(faces), "detections": len(counted), "matched": len(found),
         "detection_recall": ratio(len(found), len(faces)),
@@ -108,12 +127,15 @@ def scene_metrics(truths: list[Truth], detections: list[Observed], labels,
         "classification_accuracy": ratio(sum(t.detection.label == t.label for t in known),
                                           len(known)),
         "classified": len(known),
-        "without_mask_faces": len(unmasked),
-        "without_mask_recall": ratio(sum(flagged(t.detection) for t in unmasked), len(unmasked)),
-        "without_mask_recall_judged": ratio(
-            sum(flagged(t.detection) for t in unmasked),
-            sum(t.detection is not None and t.detection.unjudged is None for t in unmasked)),
+        "alarm_labels": list(rule.alarm),
+        "alarm_faces": len(should),
+        "alarm_recall": ratio(sum(flagged(t.detection) for t in should), len(should)),
+        "alarm_recall_judged": ratio(
+            sum(flagged(t.detection) for t in should),
+            sum(t.detection is not None and t.detection.unjudged is None for t in should)),
         "flagged": len(alarms),
-        "without_mask_precision": ratio(sum(d.truth is not None and d.truth.label == VIOLATION_LABEL
-                                             for d in alarms), len(alarms)),
+        "alarm_precision": ratio(sum(d.truth is not None and d.truth.label in rule.alarm
+                                     for d in alarms), len(alarms)),
+        "per_label": per_label,
+        "confusion": {"labels": list(labels), "rows": confusion},
     }

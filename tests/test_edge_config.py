@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 import edge
 from edge.__main__ import main
 from edge.config import ConfigError, load_config, with_overrides
+from tests.conftest import ROOT
 
 HAAR = "[detector]\nname = 'haar'\n"   # the detector tables are checked for the chosen one
 
@@ -148,3 +151,28 @@ def test_check_config_exit_codes(tmp_path, capsys):
     bad_haar = write(tmp_path, HAAR + "[detector.haar]\ncascade = 'none.xml'\n")
     assert main(["check-config", str(bad_haar)]) == 2
     assert "detector.haar.cascade: Haar cascade" in capsys.readouterr().err
+
+
+def test_a_two_class_card_without_alarm_labels_alarms_on_without_mask_as_before():
+    from edge.shared.card import alarm_labels
+    assert alarm_labels({"classes": ["with_mask", "without_mask"]}) == (("without_mask",),
+                                                                          ("with_mask",))
+    three = {"classes": ["mask_weared_incorrect", "with_mask", "without_mask"],
+             "alarm_labels": ["without_mask", "mask_weared_incorrect"], "masked_labels": ["with_mask"]}
+    assert alarm_labels(three) == (("without_mask", "mask_weared_incorrect"), ("with_mask",))
+
+
+def test_check_config_refuses_an_alarm_label_the_model_lacks_naming_key_and_classes(model, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'[model]\npath = "{model}"\n[tracker]\n'
+                      'alarm_labels = ["without_mask", "mask_weared_incorrect"]\n')
+    checked = subprocess.run([sys.executable, "-m", "edge", "check-config", str(config)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 2
+    assert ("tracker.alarm_labels: the model has no class 'mask_weared_incorrect' (its "
+            "classes: with_mask, without_mask)") in checked.stderr
+    config.write_text(f'[model]\npath = "{model}"\n[tracker]\nmasked_labels = ["hat"]\n')
+    checked = subprocess.run([sys.executable, "-m", "edge", "check-config", str(config)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 2 and "tracker.masked_labels: the model has no class 'hat'" \
+        in checked.stderr

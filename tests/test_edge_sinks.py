@@ -27,7 +27,7 @@ IMAGE = np.zeros((48, 64, 3), np.uint8)
 def track(masked: bool, violating: bool = False) -> Track:
     label = "with_mask" if masked else "without_mask"
     return Track(1, (5, 5, 20, 20), label, 0.9, 0.1 if masked else 0.9, 0.0,
-                 violating=violating).view()
+                 violating=violating, masked=masked).view()
 
 
 def result(t, tracks=(), events=(), image=IMAGE) -> FrameResult:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from edge.alarm import AlarmRule
 from edge.tracker import Tracker, TrackerParams
 
 LABELS = ("with_mask", "without_mask")
+RULE = AlarmRule(LABELS, ("without_mask",), ("with_mask",))
 UNMASKED, MASKED = [0.05, 0.95], [0.95, 0.05]
 BOX = (100, 100, 80, 80)
 
 
 def tracker(**kw) -> Tracker:
     params = dict(iou=0.3, k=3, n=5, threshold=0.7, cooldown=2.0, max_age=0.5) | kw
-    return Tracker(LABELS, TrackerParams(**params))
+    return Tracker(RULE, TrackerParams(**params))
 
 
 def feed(tr: Tracker, probs_per_frame, t0=0.0, dt=0.1, box=BOX):
@@ -76,9 +78,39 @@ def test_tracks_are_kept_apart_and_dropped_after_max_age():
     assert tr.tracks == []
 
 
-def test_a_model_without_a_without_mask_class_is_refused():
-    with pytest.raises(ValueError, match="without_mask"):
-        Tracker(("cat", "dog"))
+def test_an_alarm_label_the_model_lacks_is_refused_naming_its_classes():
+    with pytest.raises(ValueError, match="alarm_labels: the model has no class 'without_mask' "
+                                         r"\(its classes: cat, dog\)"):
+        AlarmRule(("cat", "dog"), ("without_mask",))
+    with pytest.raises(ValueError, match="masked_labels: 'dog' is an alarm label too"):
+        AlarmRule(("cat", "dog"), ("dog",), ("dog",))
+
+
+THREE = AlarmRule(("mask_weared_incorrect", "with_mask", "without_mask"),
+                  ("without_mask", "mask_weared_incorrect"), ("with_mask",))
+
+
+def test_both_kinds_of_wrong_together_raise_the_alarm_named_by_the_likelier():
+    tr = Tracker(THREE, TrackerParams(k=2, n=3, threshold=0.6))
+    # Neither wrong class alone reaches 0.6; together they do, worn wrong the likelier.
+    between = [0.35, 0.35, 0.30]
+    events = [e for i in range(2) for e in tr.update(0.1 * i, [BOX], [between])]
+    assert [(e.kind, e.label) for e in events] == [("violation", "mask_weared_incorrect")]
+    assert events[0].confidence == pytest.approx(0.65)
+    assert tr.counts.of("mask_weared_incorrect") == (1, 1) and tr.counts.of("without_mask") == (0, 0)
+    masked = [0.05, 0.9, 0.05]
+    assert not any(e.kind == "violation" for i in range(2, 6)
+                   for e in tr.update(0.1 * i, [BOX], [masked]))
+    assert tr.tracks[0].view().masked
+
+
+def test_a_person_who_raises_both_kinds_is_one_unmasked_person_under_each_label():
+    tr = Tracker(THREE, TrackerParams(k=1, n=1, threshold=0.5, cooldown=0.0))
+    for t, probs in ((0.0, [0.8, 0.1, 0.1]), (0.1, [0.0, 1.0, 0.0]), (0.2, [0.1, 0.1, 0.8])):
+        tr.update(t, [BOX], [probs])
+    c = tr.counts
+    assert (c.people, c.unmasked, c.violations) == (1, 1, 2)
+    assert c.of("mask_weared_incorrect") == (1, 1) and c.of("without_mask") == (1, 1)
 
 
 def test_an_unjudged_face_keeps_its_track_and_casts_no_vote():

@@ -51,6 +51,26 @@ def test_the_six_face_points_sit_where_a_mask_goes(astronaut):
     assert x - 1 <= a[0] and c[0] <= x + w + 1                     # the outline, inside the box
 
 
+def test_a_mask_worn_wrong_slides_down_the_face_below_the_nose_the_lip_or_onto_the_chin(
+        astronaut):
+    image, face = astronaut
+    right_eye, left_eye, nose, mouth_r, mouth_l = np.array(face.landmarks)
+    lips = max(mouth_r[1], mouth_l[1])
+    worn = {wear: fm.face_points(face.box, face.landmarks, wear) for wear in fm.WEAR}
+    tops = {wear: points[1][1] for wear, points in worn.items()}     # b: the top edge's centre
+    assert tops["right"] < nose[1] < tops["nose"] < lips < tops["mouth"] < tops["chin"]
+    chin = worn["right"][4][1]                          # the chin, as a mask worn right reaches it
+    assert tops["chin"] < chin < worn["chin"][4][1]     # on the chin, and down the neck
+    # Narrower where it reaches the jaw and neck; left to right still.
+    for points in worn.values():
+        a, b, c, d, e, f = points
+        assert a[0] < b[0] < c[0] and d[0] < e[0] < f[0]
+    width = {wear: points[5][0] - points[3][0] for wear, points in worn.items()}
+    assert width["chin"] < width["right"]
+    with pytest.raises(ValueError, match="wear must be one of"):
+        fm.face_points(face.box, face.landmarks, "sideways")
+
+
 def test_a_turned_face_gets_the_template_turned_its_way(masks_dir):
     templates = fm.load_templates(masks_dir)
     front = [(30, 40), (70, 40), (50, 60), (35, 80), (65, 80)]
@@ -182,6 +202,7 @@ def test_prepare_folders_crops_faces_and_groups_pasted_mask_twins(astronaut, tmp
 
 
 def test_the_zoo_reports_each_family(astronaut, tmp_path):
+    from edge.alarm import AlarmRule
     from edge.measure.zoo import FAMILIES, ZooFace, run_zoo, zoo_table
 
     image, face = astronaut
@@ -202,8 +223,9 @@ def test_the_zoo_reports_each_family(astronaut, tmp_path):
 
     masks = write_template_folder(tmp_path / "masks")
     faces = [ZooFace(image, face.box, face.landmarks, "astronaut", "picture")]
-    rows = run_zoo(SkinOrNot(), faces, masks, 0.2, 0.7)
-    assert rows["bare (no mask)"]["without_mask_recall"] == 1.0
+    rule = AlarmRule(SkinOrNot.labels, ("without_mask",), ("with_mask",))
+    found = run_zoo(SkinOrNot(), rule, faces, masks, 0.2, 0.7)
+    rows = found["masks"]
     assert rows["bare (no mask)"]["alarms"] == 1.0
     # The one template family is "plain", so only the colour families have rows.
     families = [name for name, (family, _) in FAMILIES.items() if family is None]
@@ -211,5 +233,8 @@ def test_the_zoo_reports_each_family(astronaut, tmp_path):
     assert all(rows[name]["faces"] == 1 for name in families)
     for name in ("black", "navy"):
         assert rows[name]["with_mask_recall"] == 1.0 and rows[name]["alarms"] == 0.0
-    assert "with_mask recall" in zoo_table({k: rows[k] for k in ["bare (no mask)", *families]},
-                                           {"held-out one-person pictures": 1})
+    # The wear zoo: a row per way of wearing it wrong, each of the same faces.
+    assert set(found["wear"]) == {"nose", "mouth", "chin"}
+    assert all(r["faces"] == 1 and 0.0 <= r["alarms"] <= 1.0 for r in found["wear"].values())
+    table = zoo_table(found, {"held-out one-person pictures": 1})
+    assert "with_mask recall" in table and "under the lower lip" in table

@@ -161,10 +161,12 @@ def test_faces_outside_the_zone_are_not_judged_and_it_is_drawn(model, tmp_path):
 def test_a_still_face_alarms_once_then_not_while_it_stays_put(caplog):
     import logging
 
+    from edge.alarm import AlarmRule
     from edge.tracker import Tracker, TrackerParams
 
     caplog.set_level(logging.INFO, logger="edge.tracker")
-    tracker = Tracker(("with_mask", "without_mask"), TrackerParams(static_seconds=3.0))
+    rule = AlarmRule(("with_mask", "without_mask"), ("without_mask",), ("with_mask",))
+    tracker = Tracker(rule, TrackerParams(static_seconds=3.0))
     events = []
     for i in range(100):                                # 10 s still, jittering a pixel
         jitter = (i % 3) - 1

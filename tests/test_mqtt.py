@@ -78,12 +78,13 @@ def test_events_state_discovery_and_snapshot_arrive_with_their_retain_flags(
     assert retained[f"{PREFIX}/availability"] == b"offline"          # a clean stop says so
     state = json.loads(retained[f"{PREFIX}/state"])
     assert set(state) == {"violation", "faces", "fps", "people_today", "unmasked_today",
-                          "compliance_today"}
+                          "compliance_today", "alarms_today"}
     assert state["violation"] == ("ON" if logged[-1]["event"] == "violation" else "OFF")
     # One person all along (one track), unmasked at times: 1 person, 1 unmasked, 0% today.
     assert {e["track"] for e in logged} == {1}
     assert (state["people_today"], state["unmasked_today"], state["compliance_today"]) == \
         (1, 1, 0.0)
+    assert state["alarms_today"] == {"without_mask": 1}
     assert retained[f"{PREFIX}/snapshot"].startswith(b"\xff\xd8")     # a JPEG
     node = "maskwatch_door"
     binary = json.loads(retained[f"homeassistant/binary_sensor/{node}/violation/config"])
@@ -104,7 +105,11 @@ def test_events_state_discovery_and_snapshot_arrive_with_their_retain_flags(
     assert unmasked["value_template"] == "{{ value_json.unmasked_today }}"
     assert compliance["unit_of_measurement"] == "%"
     assert compliance["state_class"] == "measurement"
-    entities = (binary, faces, fps, image, people, unmasked, compliance)
+    # One sensor per alarm label of the model (the test model's: without_mask), in words.
+    no_mask = json.loads(retained[f"homeassistant/sensor/{node}/people_without_mask_today/config"])
+    assert no_mask["name"] == "No mask today" and no_mask["state_class"] == "total_increasing"
+    assert no_mask["value_template"] == '{{ value_json.alarms_today["without_mask"] }}'
+    entities = (binary, faces, fps, image, people, unmasked, compliance, no_mask)
     assert len({json.dumps(c["device"]) for c in entities}) == 1          # one device
     assert all(c["origin"] == {"name": "maskwatch", "sw_version": "0.1.0"} for c in entities)
 

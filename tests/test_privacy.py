@@ -67,7 +67,8 @@ def test_no_blurred_scene_face_is_recognised_as_its_source(scenes_dir):
 
 
 def view(box, violating: bool) -> TrackView:
-    return TrackView(1, box, "without_mask" if violating else "with_mask", 0.9, 0.9, violating)
+    return TrackView(1, box, "without_mask" if violating else "with_mask", 0.9, 0.9, violating,
+                     masked=not violating)
 
 
 @pytest.mark.parametrize("policy, alarm_sharp, other_sharp",

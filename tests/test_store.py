@@ -335,3 +335,18 @@ def test_edge_erase_lists_then_deletes_only_what_the_runtime_stored(tmp_path, ca
     assert (snaps / "holiday.jpg").exists()
     assert main(["erase", "--config", str(config), "--yes"]) == 0
     assert "nothing stored" in capsys.readouterr().out
+
+
+def test_counts_per_alarm_label_come_back_apart(tmp_path):
+    s = store(tmp_path)
+    s.handle(result(NOON, counted=Counts(2, 1, 1, (("without_mask", 1, 1),))))
+    s.handle(result(NOON + 60, counted=Counts(1, 1, 2, (("mask_weared_incorrect", 1, 1),
+                                                        ("without_mask", 0, 1)))))
+    s.close()
+    history = History(tmp_path / "events.db")
+    (day,) = history.days(1, now=NOON)
+    assert day["labels"] == {"mask_weared_incorrect": {"people": 1, "violations": 1},
+                             "without_mask": {"people": 1, "violations": 2}}
+    today = history.today(now=NOON + 120).counts
+    assert (today.people, today.unmasked, today.violations) == (3, 2, 3)
+    assert today.of("without_mask") == (1, 2) and today.of("mask_weared_incorrect") == (1, 1)

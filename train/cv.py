@@ -14,14 +14,17 @@ the crop rule, the model (its Keras file: the int8 file agrees with it on >= 99.
 faces), the quality measures of each face. The held-out photos (part ``eval``) are never
 read here.
 
-Recorded per detection (``records.json``): its true face, p(without_mask), its quality,
-and p for ``VIDEO_FRAMES`` slightly moved copies of it (the box jittered as YuNet's boxes
-jitter, a little light and noise): a short pseudo-video in which the tracker's K-of-N vote
-can be played out. From those records, without retraining, the report chooses:
+Recorded per detection (``records.json``, with the model's labels): its true face, the
+classifier's probabilities, its quality, and the probabilities for ``VIDEO_FRAMES``
+slightly moved copies of it (the box jittered as YuNet's boxes jitter, a little light and
+noise): a short pseudo-video in which the tracker's K-of-N vote can be played out. A face
+raises the alarm by the runtime's own rule (``edge.alarm``): its alarm labels' probabilities
+together at or over the threshold (``--alarm-labels``; by default those the card rule gives:
+every class but with_mask). From those records, without retraining, the report chooses:
 
-- the without_mask threshold with the quality gate's detector-score and turn limits, searched
-  together: of the settings whose pooled without_mask precision meets ``--precision``, the
-  one with the best recall (else the most precise); each other limit is kept only if it
+- the alarm threshold with the quality gate's detector-score and turn limits, searched
+  together: of the settings whose pooled alarm precision meets ``--precision``, the one
+  with the best alarm recall (else the most precise); each other limit is kept only if it
   betters that;
 - K of N: on the pseudo-videos, the person-level figures of each K, N; the best F1, and of
   equals the shortest window (the quickest alarm).
@@ -44,12 +47,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.alarm import AlarmRule
 from edge.config import load_config
 from edge.quality import Gate, Quality, measure
 from edge.shared.boxes import match
+from edge.shared.card import alarm_labels
 from edge.shared.crop import crop_face, resize_face
-from edge.tracker import VIOLATION_LABEL, Tracker, TrackerParams
+from edge.tracker import Tracker, TrackerParams
 from facedata.scoring import IOU, Observed, Truth, scene_metrics
+from facedata.voc import UNMASKED, WORN_WRONG
 from facedata.split import make_folds
 from facedata.voc import framed, load_scenes, read_split
 
@@ -59,7 +65,9 @@ VIDEO_FRAMES = 8
 MIN_FACE = 32
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.10, 0.991, 0.01))
 FIGURES = ("detection_recall", "detection_precision", "classification_accuracy",
-           "without_mask_recall", "without_mask_precision")
+           "alarm_recall", "alarm_precision")
+# Per true label, the share of its faces that raised the alarm: the issue's targets.
+SHARES = (UNMASKED, WORN_WRONG, "with_mask")
 # Quality limits tried one at a time on the records.
 GATES = {"min_width": (36, 40, 48), "min_sharpness": (4.0, 6.0, 8.0, 10.0),
          "max_yaw": (0.4, 0.6, 0.8, 1.0), "max_outside": (0.1, 0.25, 0.4),
@@ -101,10 +109,10 @@ def video_copies(frame: np.ndarray, box, margin: float, rng: np.random.Generator
     return crops
 
 
-def evaluate_fold(model_dir: Path, scenes, detections: dict, margin: float, seed: int) -> list:
-    """Per photo of ``scenes``: its faces, the detections with p, quality and pseudo-video."""
+def evaluate_fold(model_dir: Path, scenes, detections: dict, margin: float, seed: int) -> dict:
+    """Per photo of ``scenes``: its faces, the detections with their probabilities, quality
+    and pseudo-video; with the model's labels."""
     clf = KerasFaces(model_dir)
-    violation = clf.labels.index(VIOLATION_LABEL)
     rng = np.random.default_rng(seed)
     photos = []
     for scene, frame in framed(scenes, (640, 480)):
@@ -119,22 +127,33 @@ def evaluate_fold(model_dir: Path, scenes, detections: dict, margin: float, seed
             "photo": scene.image.name,
             "truths": [[a.label, a.box[2]] for a in scene.faces],
             "detections": [{"width": f.w, "truth": pairs.get(i),
-                            "p": float(single[i][violation]),
-                            "label": clf.labels[int(np.argmax(single[i]))],
-                            "video": [round(float(v), 5) for v in video[i][:, violation]],
+                            "probs": [round(float(v), 5) for v in single[i]],
+                            "video": [[round(float(v), 5) for v in row] for row in video[i]],
                             "quality": dataclasses.asdict(measure(frame, f, margin))}
                            for i, f in enumerate(faces)]})
-    return photos
+    return {"labels": list(clf.labels), "photos": photos}
 
 
-def as_observed(photos: list, gate: Gate) -> tuple[list[Truth], list[Observed]]:
+def rule_for(records: list[dict], alarm: list[str] | None = None) -> AlarmRule:
+    """The alarm rule for the folds' model: their labels (all the same), ``alarm`` or the
+    card rule's alarm labels."""
+    labels = tuple(records[0]["labels"])
+    if any(tuple(r["labels"]) != labels for r in records):
+        raise SystemExit("the folds' models have different labels; they can't be pooled")
+    default, masked = alarm_labels({"classes": list(labels)})
+    return AlarmRule(labels, tuple(alarm or default), tuple(m for m in masked
+                                                             if m not in (alarm or ())))
+
+
+def as_observed(photos: list, gate: Gate, rule: AlarmRule) -> tuple[list[Truth], list[Observed]]:
     """Records back into the scoring objects of ``edge eval``, under ``gate``."""
     truths, detections = [], []
     for photo in photos:
         here = [Truth(label, width) for label, width in photo["truths"]]
         for d in photo["detections"]:
             quality = Quality(**d["quality"])
-            o = Observed(d["width"], d["p"], d["label"], gate.reason(quality), quality)
+            o = Observed(d["width"], rule.p(d["probs"]),
+                         rule.labels[int(np.argmax(d["probs"]))], gate.reason(quality), quality)
             if d["truth"] is not None:
                 o.truth, here[d["truth"]].detection = here[d["truth"]], o
             detections.append(o)
@@ -143,28 +162,28 @@ def as_observed(photos: list, gate: Gate) -> tuple[list[Truth], list[Observed]]:
 
 
 def video_metrics(photos: list, gate: Gate, k: int, n: int, threshold: float,
-                  labels=("with_mask", "without_mask")) -> dict:
-    """Person-level without_mask recall and precision when each detection's pseudo-video
-    goes through the tracker: a person is flagged when the tracker raises a violation."""
-    unmasked = flagged = right = 0
+                  rule: AlarmRule) -> dict:
+    """Person-level alarm recall and precision when each detection's pseudo-video goes
+    through the tracker: a person is flagged when the tracker raises a violation."""
+    should = flagged = right = 0
     for photo in photos:
         for d in photo["detections"]:
             truth = photo["truths"][d["truth"]] if d["truth"] is not None else None
             width = truth[1] if truth else d["width"]
-            if width < MIN_FACE or (truth and truth[0] not in labels):
+            if width < MIN_FACE or (truth and truth[0] not in rule.labels):
                 continue
             raised = False
             if gate.reason(Quality(**d["quality"])) is None:
-                tracker = Tracker(labels, TrackerParams(k=k, n=n, threshold=threshold))
-                for i, p in enumerate(d["video"]):
+                tracker = Tracker(rule, TrackerParams(k=k, n=n, threshold=threshold))
+                for i, probs in enumerate(d["video"]):
                     raised |= any(e.kind == "violation" for e in
-                                  tracker.update(0.1 * i, [(0, 0, 10, 10)], [[1 - p, p]]))
+                                  tracker.update(0.1 * i, [(0, 0, 10, 10)], [probs]))
             flagged += raised
-            right += raised and truth is not None and truth[0] == VIOLATION_LABEL
-        unmasked += sum(1 for label, width in photo["truths"]
-                        if label == VIOLATION_LABEL and width >= MIN_FACE)
-    return {"without_mask_recall": right / unmasked if unmasked else None,
-            "without_mask_precision": right / flagged if flagged else None, "flagged": flagged}
+            right += raised and truth is not None and truth[0] in rule.alarm
+        should += sum(1 for label, width in photo["truths"]
+                      if label in rule.alarm and width >= MIN_FACE)
+    return {"alarm_recall": right / should if should else None,
+            "alarm_precision": right / flagged if flagged else None, "flagged": flagged}
 
 
 def _mean_sd(values) -> dict:
@@ -173,65 +192,72 @@ def _mean_sd(values) -> dict:
             "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}
 
 
-def summarise(folds: list[list], threshold: float, gate: Gate) -> dict:
+def shares(m: dict) -> dict:
+    """The share of each label's faces that raised the alarm (None: no such face)."""
+    return {label: m["per_label"].get(label, {}).get("alarmed_share") for label in SHARES}
+
+
+def summarise(folds: list[dict], threshold: float, gate: Gate, rule: AlarmRule) -> dict:
     """Mean ± sd over folds and pooled figures at ``threshold`` under ``gate``."""
-    labels = ("with_mask", "without_mask")
-    per_fold = [scene_metrics(*as_observed(photos, gate), labels, threshold, MIN_FACE)
-                for photos in folds]
-    pooled = scene_metrics(*as_observed([p for f in folds for p in f], gate), labels,
-                           threshold, MIN_FACE)
+    per_fold = [scene_metrics(*as_observed(f["photos"], gate, rule), rule, threshold, MIN_FACE)
+                for f in folds]
+    pooled = scene_metrics(*as_observed([p for f in folds for p in f["photos"]], gate, rule),
+                           rule, threshold, MIN_FACE)
+    fold_shares = [shares(m) for m in per_fold]
     return {"threshold": threshold, "gate": dataclasses.asdict(gate),
-            "folds": {k: _mean_sd(m[k] for m in per_fold) for k in FIGURES + ("unjudged",)},
+            "alarm_labels": list(rule.alarm),
+            "folds": {**{k: _mean_sd(m[k] for m in per_fold) for k in FIGURES + ("unjudged",)},
+                      **{f"alarmed_{label}": _mean_sd(s[label] for s in fold_shares)
+                         for label in SHARES}},
             "pooled": pooled, "per_fold": per_fold}
 
 
 def _f1(m: dict) -> float:
-    p, r = m["without_mask_precision"] or 0.0, m["without_mask_recall"] or 0.0
+    p, r = m["alarm_precision"] or 0.0, m["alarm_recall"] or 0.0
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def choose(folds: list[list], precision: float) -> dict:
+def choose(folds: list[dict], precision: float, rule: AlarmRule) -> dict:
     """Threshold, gate and K of N from the records of every fold, pooled (module doc).
 
     The threshold and the two gates that trade most (the detector's score, the turn) are
-    searched together: of the settings whose without_mask precision reaches ``precision``,
-    the one with the best recall (then precision, then fewer faces unjudged); if none does,
+    searched together: of the settings whose alarm precision reaches ``precision``, the one
+    with the best alarm recall (then precision, then fewer faces unjudged); if none does,
     the most precise. Each other limit is then kept only if it betters that."""
-    photos = [p for f in folds for p in f]
-    labels = ("with_mask", "without_mask")
+    photos = [p for f in folds for p in f["photos"]]
 
     def rank(m: dict) -> tuple:
-        p, r = m["without_mask_precision"] or 0.0, m["without_mask_recall"] or 0.0
+        p, r = m["alarm_precision"] or 0.0, m["alarm_recall"] or 0.0
         return (p >= precision, r if p >= precision else p, p if p >= precision else r,
                 -m["unjudged"])
+
+    def brief(m: dict) -> dict:
+        return {"alarm_recall": m["alarm_recall"], "alarm_precision": m["alarm_precision"],
+                "flagged": m["flagged"], **{f"alarmed_{k}": v for k, v in shares(m).items()}}
 
     trials = []
     for score, turn in itertools.product((0.0, *GATES["min_score"]), (0.0, *GATES["max_yaw"])):
         gate = Gate(min_score=score, max_yaw=turn)
-        observed = as_observed(photos, gate)
-        trials += [(t, gate, scene_metrics(*observed, labels, t, MIN_FACE)) for t in THRESHOLDS]
+        observed = as_observed(photos, gate, rule)
+        trials += [(t, gate, scene_metrics(*observed, rule, t, MIN_FACE)) for t in THRESHOLDS]
     threshold, gate, best = max(trials, key=lambda trial: rank(trial[2]))
     others = {}
     for key in ("min_width", "min_sharpness", "max_outside"):
         for value in GATES[key]:
             tried = dataclasses.replace(gate, **{key: value})
-            m = scene_metrics(*as_observed(photos, tried), labels, threshold, MIN_FACE)
+            m = scene_metrics(*as_observed(photos, tried, rule), rule, threshold, MIN_FACE)
             others[f"{key}={value}"] = {k: m[k] for k in FIGURES + ("unjudged", "flagged")}
             if rank(m) > rank(best):
                 gate, best = tried, m
-    kn = {(k, n): video_metrics(photos, gate, k, n, threshold) for k, n in KN}
+    kn = {(k, n): video_metrics(photos, gate, k, n, threshold, rule) for k, n in KN}
     # The best person-level F1; of equals, the shortest window (the quickest alarm).
     k, n = max(KN, key=lambda kn_: (round(_f1(kn[kn_]), 6), -kn_[1], -kn_[0]))
     at_gate = [trial for trial in trials if trial[1] == Gate(min_score=gate.min_score,
                                                              max_yaw=gate.max_yaw)]
     return {"precision_target": precision, "threshold": threshold,
             "gate": dataclasses.asdict(gate), "k": k, "n": n,
-            "sweep": {str(t): {key: m[key] for key in ("without_mask_recall",
-                                                       "without_mask_precision", "flagged")}
-                      for t, _, m in at_gate},
-            "no_gate": {str(t): {key: m[key] for key in ("without_mask_recall",
-                                                         "without_mask_precision", "flagged")}
-                        for t, g, m in trials if not g.active},
+            "sweep": {str(t): brief(m) for t, _, m in at_gate},
+            "no_gate": {str(t): brief(m) for t, g, m in trials if not g.active},
             "other_limits": others,
             "k_of_n": {f"{k_} of {n_}": m for (k_, n_), m in kn.items()}}
 
@@ -297,13 +323,15 @@ def run(args) -> dict:
                                      config.model.margin, args.seed + k)
         cached.write_text(json.dumps(fold_records))
         records.append(fold_records)
-    chosen = choose(records, args.precision)
+    rule = rule_for(records, args.alarm_labels)
+    chosen = choose(records, args.precision, rule)
     doc = {"name": args.name, "train_args": args.train_args, "recipe": recipes[0],
-           "data": [str(d) for d in args.data],
+           "data": [str(d) for d in args.data], "labels": list(rule.labels),
+           "alarm_labels": list(rule.alarm),
            "folds": args.folds, "seed": args.seed, "photos": [len(f) for f in folds],
-           "at_shipped": summarise(records, config.tracker.threshold, config.judge),
+           "at_shipped": summarise(records, config.tracker.threshold, config.judge, rule),
            "chosen": chosen,
-           "at_chosen": summarise(records, chosen["threshold"], Gate(**chosen["gate"]))}
+           "at_chosen": summarise(records, chosen["threshold"], Gate(**chosen["gate"]), rule)}
     (out / "cv.json").write_text(json.dumps(doc, indent=1))
     return doc
 
@@ -316,18 +344,25 @@ def _fmt(m: dict | None) -> str:
 
 
 def report(docs: list[dict]) -> str:
-    """One row per run: the five figures at its chosen threshold (mean ± sd over folds) and
-    pooled without_mask recall / precision."""
-    head = (f"{'run':<22}{'thr':>5}  {'det recall':>14}{'det prec':>14}{'class acc':>14}"
-            f"{'w/o recall':>14}{'w/o prec':>14}  {'pooled w/o r/p':>16}{'unjudged':>9}")
+    """One row per run at its chosen threshold: the five figures (mean ± sd over folds), the
+    share of unmasked, worn-wrong and masked faces that raised the alarm (mean ± sd), and
+    pooled alarm recall / precision."""
+    head = (f"{'run':<16}{'thr':>5}  {'det recall':>14}{'det prec':>14}{'class acc':>14}"
+            f"{'alarm recall':>14}{'alarm prec':>14}{'w/o alarmed':>14}{'wrong alarmed':>14}"
+            f"{'masked alarmed':>15}  {'pooled r/p':>14}{'unjudged':>9}")
     lines = [head]
     for doc in docs:
         s = doc["at_chosen"]
         f, p = s["folds"], s["pooled"]
-        lines.append(f"{doc['name']:<22}{s['threshold']:>5.2f}  "
+        lines.append(f"{doc['name']:<16}{s['threshold']:>5.2f}  "
                      + "".join(f"{_fmt(f[k]):>14}" for k in FIGURES)
-                     + f"  {p['without_mask_recall']:.3f} / {p['without_mask_precision']:.3f}"
+                     + "".join(f"{_fmt(f['alarmed_' + label]):>14}" for label in SHARES[:2])
+                     + f"{_fmt(f['alarmed_' + SHARES[2]]):>15}"
+                     + f"  {p['alarm_recall'] or 0:.3f} / {p['alarm_precision'] or 0:.3f}"
                      + f"{p['unjudged']:>9}")
+        pooled = "; ".join(f"{label} {m['alarmed']}/{m['faces']}"
+                           for label, m in p["per_label"].items())
+        lines.append(f"{'':<16}pooled, faces alarmed of faces: {pooled}")
     return "\n".join(lines)
 
 
@@ -346,7 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--precision", type=float, default=0.95,
-                   help="without_mask precision the threshold must reach (pooled over folds)")
+                   help="alarm precision the threshold must reach (pooled over folds)")
+    p.add_argument("--alarm-labels", type=lambda t: t.split(","), default=None,
+                   help="comma-separated classes that raise the alarm (default: every class "
+                        "but with_mask, as the model card says)")
     p.add_argument("--out", type=Path, default=Path("build/cv"))
     p.add_argument("--report", nargs="+", metavar="NAME", help="print finished runs side by side")
     p.add_argument("--fresh-records", action="store_true",
@@ -365,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     c = doc["chosen"]
     print(f"\nchosen: threshold {c['threshold']}, gate {c['gate']}, {c['k']} of {c['n']}")
     for kn, m in c["k_of_n"].items():
-        print(f"  {kn}: person-level w/o recall {m['without_mask_recall']:.3f}, "
-              f"precision {m['without_mask_precision'] or 0:.3f} ({m['flagged']} flagged)")
+        print(f"  {kn}: person-level alarm recall {m['alarm_recall'] or 0:.3f}, "
+              f"precision {m['alarm_precision'] or 0:.3f} ({m['flagged']} flagged)")
     return 0
 
 

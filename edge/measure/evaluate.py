@@ -4,8 +4,13 @@
 the same :class:`~edge.shared.classifier.Classifier`: accuracy, per-class precision / recall / F1
 and the confusion matrix.
 
+``--faces DIR`` may hold any of the model's classes (``with_mask/`` and
+``mask_weared_incorrect/`` only, say): each folder's recall is reported, and precision over
+the folders given.
+
 ``--scenes DIR`` — whole photos with Pascal-VOC face boxes, through the whole pipeline
-(configured detector, crop margin, classifier and the tracker's without_mask threshold).
+(configured detector, quality gate, crop margin, classifier, and the alarm rule at the
+tracker's threshold: ``edge.alarm``).
 With ``--split FILE`` only the photos of one part (``--part``, by default ``eval``: the
 photos held out from training). Each photo is shown in a ``--frame`` (640x480) at its own
 pixel size, as the camera would give it (``facedata.voc.in_frame``). Reported:
@@ -14,11 +19,14 @@ pixel size, as the camera would give it (``facedata.voc.in_frame``). Reported:
   ``--min-face`` px wide. In the second column small faces are *ignored*, not counted
   against the detector: a detection matched to a small face is neither right nor wrong,
   and an unmatched detection counts as a false face only if it is that wide itself;
-* classification accuracy on the matched faces whose true class the model knows;
-* end-to-end without_mask recall (of the unmasked faces, how many were found *and*
-  flagged, p ≥ threshold) and precision (of the flagged detections, how many are
-  unmasked faces). A flagged ``mask_weared_incorrect`` face is left out of precision —
-  the model has no such class, and flagging one is arguably right.
+* classification accuracy on the matched faces whose true class the model knows, and their
+  confusion matrix;
+* per true label: faces, found, judged (past the gate) and alarmed;
+* end-to-end alarm recall (of the faces whose true label is an alarm label, how many were
+  found, judged *and* raised the alarm) and precision (of the alarms, how many are such
+  faces). A face whose true label the model lacks (``mask_weared_incorrect`` for a
+  two-class model) is left out of precision — flagging one is arguably right
+  (``facedata.scoring.scene_metrics``).
 
 Both print a table and, with ``--json FILE``, write the numbers.
 """
@@ -40,7 +48,6 @@ from edge.shared.boxes import match
 from edge.shared.crop import crop_face
 from edge.shared.images import UnreadableImage, read_rgb
 from edge.sources.images import EXTENSIONS
-from edge.tracker import VIOLATION_LABEL
 from facedata import DataError
 from facedata.scoring import IOU, Observed, Truth, ratio, scene_metrics
 from facedata.voc import Scene, framed, load_scenes
@@ -67,8 +74,8 @@ def evaluate_faces(classifier, folder: Path, limit: int | None = None) -> dict:
     class_dirs = sorted(p for p in Path(folder).iterdir() if p.is_dir())
     unknown = [p.name for p in class_dirs if p.name not in labels]
     if not class_dirs or unknown:
-        raise DataError(f"{folder}: needs one sub-folder per class of the model "
-                           f"({', '.join(labels)})"
+        raise DataError(f"{folder}: needs sub-folders named after the model's classes, any "
+                           f"of them ({', '.join(labels)})"
                            + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     items = [(p, labels.index(d.name)) for d in class_dirs for p in sorted(d.iterdir())
              if p.suffix.lower() in EXTENSIONS]
@@ -118,12 +125,11 @@ def faces_table(r: dict) -> str:
 
 
 # --- whole photos ---------------------------------------------------------------------
-def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
+def collect_scenes(config: Config, detector, classifier, rule, scenes: list[Scene],
                    frame: tuple[int, int] | None, gate: Gate | None = None
                    ) -> tuple[list[Truth], list[Observed], int]:
     """Run detector, quality gate and classifier on every photo, each shown ``in_frame``;
     pair detections with true faces. Returns them and the number of photos read."""
-    violation = list(classifier.labels).index(VIOLATION_LABEL)
     gate = gate or Gate()
     truths, detections, images = [], [], 0
     for scene, image in framed(_progress(scenes, "scenes"), frame):
@@ -141,7 +147,7 @@ def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
         probs = classifier.classify([crop_face(image, faces[i].box, config.model.margin)
                                      for i in judged])
         for i, p in zip(judged, probs):
-            observed[i].p = float(p[violation])
+            observed[i].p = rule.p(p)
             observed[i].label = classifier.labels[int(np.argmax(p))]
         scene_truths = [Truth(a.label, a.box[2]) for a in scene.faces]
         for d, t in match([f.box for f in faces], [a.box for a in scene.faces], IOU):
@@ -151,18 +157,20 @@ def collect_scenes(config: Config, detector, classifier, scenes: list[Scene],
     return truths, detections, images
 
 
-def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face: int = 32,
-                    limit: int | None = None, split: Path | None = None, part: str = "eval",
-                    frame: tuple[int, int] | None = (640, 480)) -> dict:
+def evaluate_scenes(config: Config, detector, classifier, rule, folder: Path,
+                    min_face: int = 32, limit: int | None = None, split: Path | None = None,
+                    part: str = "eval", frame: tuple[int, int] | None = (640, 480)) -> dict:
     """The whole pipeline on the photos of ``folder`` (with ``split``: those of ``part``),
-    each shown in a ``frame`` as the camera would give it (None: as the photo is)."""
+    each shown in a ``frame`` as the camera would give it (None: as the photo is); ``rule``
+    the alarm rule (``edge.pipeline.build_alarm``)."""
     scenes = load_scenes(folder, split, part if split else None)
     scenes = scenes[:limit] if limit else scenes
     gate = config.judge
-    truths, detections, images = collect_scenes(config, detector, classifier, scenes, frame, gate)
+    truths, detections, images = collect_scenes(config, detector, classifier, rule, scenes,
+                                                frame, gate)
     if not images:
         raise DataError(f"{folder}: none of its {len(scenes)} photos could be read")
-    labels, threshold = tuple(classifier.labels), config.tracker.threshold
+    threshold = config.tracker.threshold
     return {"kind": "scenes", "dir": str(folder), "model": str(classifier.model.path),
             "split": str(split) if split else None, "part": part if split else "all",
             "frame": list(frame) if frame else "native",
@@ -170,8 +178,9 @@ def evaluate_scenes(config: Config, detector, classifier, folder: Path, min_face
             "detector_params": dataclasses.asdict(config.detector.params),
             "threshold": threshold, "gate": dataclasses.asdict(gate), "iou": IOU,
             "images": images, "unreadable": len(scenes) - images, "min_face": min_face,
-            "all": scene_metrics(truths, detections, labels, threshold),
-            f"min{min_face}": scene_metrics(truths, detections, labels, threshold, min_face)}
+            "alarm_labels": list(rule.alarm),
+            "all": scene_metrics(truths, detections, rule, threshold),
+            f"min{min_face}": scene_metrics(truths, detections, rule, threshold, min_face)}
 
 
 _SCENE_ROWS = (("faces (true boxes)", "faces"), ("detections", "detections"),
@@ -179,9 +188,9 @@ _SCENE_ROWS = (("faces (true boxes)", "faces"), ("detections", "detections"),
                ("detection precision", "detection_precision"),
                ("unjudged (quality gate)", "unjudged"),
                ("classification accuracy", "classification_accuracy"),
-               ("without_mask faces", "without_mask_faces"),
-               ("without_mask recall", "without_mask_recall"),
-               ("without_mask precision", "without_mask_precision"))
+               ("alarm faces (true)", "alarm_faces"),
+               ("alarm recall", "alarm_recall"),
+               ("alarm precision", "alarm_precision"))
 
 
 def scenes_table(r: dict) -> str:
@@ -189,11 +198,21 @@ def scenes_table(r: dict) -> str:
     which = f"the {r['part']} part ({r['split']}) of " if r["split"] else ""
     frame = "x".join(map(str, r["frame"])) + " frames" if r["frame"] != "native" else "as they are"
     lines = [f"{r['images']} photos, {which}{r['dir']}, in {frame}; detector {r['detector']}, "
-             f"model {r['model']}, IoU >= {r['iou']}, without_mask when p >= {r['threshold']}",
-             "",
+             f"model {r['model']}, IoU >= {r['iou']}; an alarm when p({' + '.join(r['alarm_labels'])})"
+             f" >= {r['threshold']}", "",
              f"{'':<26}{'all faces':>12}{'>= ' + str(r['min_face']) + ' px':>12}"]
     for title, key in _SCENE_ROWS:
         lines.append(f"{title:<26}{_fmt(r['all'][key]):>12}{_fmt(r[big][key]):>12}")
+    lines += ["", f"per true label, faces >= {r['min_face']} px: faces, found, judged, alarmed",
+              f"{'':<26}{'faces':>8}{'found':>8}{'judged':>8}{'alarmed':>9}{'share':>8}"]
+    for label, m in r[big]["per_label"].items():
+        lines.append(f"{label:<26}{m['faces']:>8}{m['found']:>8}{m['judged']:>8}"
+                     f"{m['alarmed']:>9}{_fmt(m['alarmed_share']):>8}")
+    confusion = r[big]["confusion"]
+    lines += ["", f"judged faces >= {r['min_face']} px (rows: true, columns: top class)",
+              " " * 26 + "".join(f"{label[:14]:>15}" for label in confusion["labels"])]
+    for label, row in zip(confusion["labels"], confusion["rows"]):
+        lines.append(f"{label:<26}" + "".join(f"{v:>15}" for v in row))
     return "\n".join(lines)
 
 
@@ -203,7 +222,7 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def mask_zoo(config: Config, detector, classifier, args) -> dict:
+def mask_zoo(config: Config, detector, classifier, rule, args) -> dict:
     """``--zoo``: the mask zoo on the held-out faces (``edge.measure.zoo``), printed."""
     from edge.measure import zoo
     from edge.plugins import plugin
@@ -218,10 +237,11 @@ def mask_zoo(config: Config, detector, classifier, args) -> dict:
         raise DataError("--zoo: no held-out unmasked face was found to put masks on")
     sources = {"from held-out photos": sum(f.kind == "photo" for f in faces),
                "held-out one-person pictures": sum(f.kind == "picture" for f in faces)}
-    rows = zoo.run_zoo(classifier, faces, args.zoo, config.model.margin,
-                       config.tracker.threshold)
-    print("\n" + zoo.zoo_table(rows, sources))
-    return {"masks": str(args.zoo), "sources": sources, "rows": rows}
+    found = zoo.run_zoo(classifier, rule, faces, args.zoo, config.model.margin,
+                        config.tracker.threshold)
+    print("\n" + zoo.zoo_table(found, sources))
+    return {"masks": str(args.zoo), "sources": sources, "rows": found["masks"],
+            "wear": found["wear"]}
 
 
 def cv_table(doc: dict) -> str:
@@ -231,10 +251,15 @@ def cv_table(doc: dict) -> str:
     lines = [f"cross-validation of this model's recipe ({doc['folds']} folds of the training "
              f"photos, faces >= 32 px; threshold {s['threshold']}): mean ± sd over folds, pooled"]
     for key in ("detection_recall", "detection_precision", "classification_accuracy",
-                "without_mask_recall", "without_mask_precision"):
+                "alarm_recall", "alarm_precision"):
         m = s["folds"][key]
-        lines.append(f"  {key.replace('_', ' '):<26}{m['mean']:.3f} ± {m['sd']:.3f}"
-                     f"{s['pooled'][key]:>10.3f}")
+        lines.append(f"  {key.replace('_', ' '):<30}{_fmt(m['mean'])} ± {_fmt(m['sd'])}"
+                     f"{_fmt(s['pooled'][key]):>10}")
+    for label, m in s["pooled"]["per_label"].items():
+        fold = s["folds"].get(f"alarmed_{label}", {})
+        lines.append(f"  {label + ' alarmed':<30}{_fmt(fold.get('mean'))} ± "
+                     f"{_fmt(fold.get('sd'))}{_fmt(m['alarmed_share']):>10} "
+                     f"({m['alarmed']}/{m['faces']})")
     return "\n".join(lines)
 
 
@@ -255,18 +280,19 @@ def card_table(card: dict, fmt: str) -> str:
 
 
 def main(config: Config, args) -> int:
-    from edge.pipeline import build_classifier, build_detector
+    from edge.pipeline import build_alarm, build_classifier, build_detector
     classifier = build_classifier(config)
+    rule = build_alarm(config, classifier.model)
     if args.faces:
         result = evaluate_faces(classifier, args.faces, args.limit)
         print(faces_table(result))
     else:
         detector = build_detector(config)
-        result = evaluate_scenes(config, detector, classifier, args.scenes,
+        result = evaluate_scenes(config, detector, classifier, rule, args.scenes,
                                  args.min_face, args.limit, args.split, args.part, args.frame)
         print(scenes_table(result))
         if args.zoo:
-            result["zoo"] = mask_zoo(config, detector, classifier, args)
+            result["zoo"] = mask_zoo(config, detector, classifier, rule, args)
         card = Path(classifier.model.path).parent / "card.json"
         if card.is_file():
             print("\n" + card_table(json.loads(card.read_text()), classifier.model.format))

@@ -43,7 +43,7 @@ def replay(config, frames_dir: Path, fps: float = 10.0) -> dict:
         detections[name] = [[[*face.box, round(face.score, 6)] for face in detector.detect(im)]
                             for im in images]
     classifier = build_classifier(config)
-    tracker = build_tracker(config, classifier.labels)
+    tracker = build_tracker(config, classifier.model)
     probabilities, events = [], []
     for i, image in enumerate(images):
         boxes = [tuple(d[:4]) for d in detections[config.detector.name][i]]

@@ -56,6 +56,10 @@ def validate_card(card: dict) -> None:
         raise ModelError("card.json: 'input.size' must be at least 32")
     if _require(inp, "color", str, "input.") != "RGB":
         raise ModelError("card.json: 'input.color' must be RGB")
+    for key in ("alarm_labels", "masked_labels"):
+        if key in card and not (isinstance(card[key], list)
+                                and all(label in classes for label in card[key])):
+            raise ModelError(f"card.json: '{key}' must list some of its 'classes'")
     formats = _require(card, "formats", dict, "")
     for fmt, entry in formats.items():
         where = f"formats.{fmt}."
@@ -67,6 +71,15 @@ def validate_card(card: dict) -> None:
             _require(entry, "file", str, where)
             _require(entry, "sha256", str, where)
             _require(entry, "bytes", int, where)
+
+
+def alarm_labels(card: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The classes a model's card says raise the alarm, and those it says are masked. A card
+    without them (the two-class models before the third class) meant: ``with_mask`` is
+    masked, every other class an alarm."""
+    masked = card.get("masked_labels", [c for c in card["classes"] if c == "with_mask"])
+    alarm = card.get("alarm_labels", [c for c in card["classes"] if c not in masked])
+    return tuple(alarm), tuple(masked)
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,7 @@ class SinkContext:
     status_seconds: float = 5.0     # how often state is repeated when nothing changes
     stats: object = None            # edge.stats.Stats: where a sink adds its gauges
     snapshots: bool = False         # the snapshot sink is on (events can name their file)
+    alarm_labels: tuple = ()        # the model's classes that raise a violation (edge.alarm)
 
 
 def make_sinks(config, annotate: Path | None = None, retry_seconds: float = 5.0,

@@ -4,7 +4,9 @@ for reading (:class:`History`), and which files are its own (:func:`files`).
 - ``events``: each violation and clear — time, track, kind, label, p, and the name of its
   snapshot when the snapshot sink saves one. No images;
 - ``minutes``: per minute, the people judged, the people unmasked and the violations
-  (``edge.counts`` says what counts as a person).
+  (``edge.counts`` says what counts as a person);
+- ``minute_labels``: per minute and alarm label ("no mask", "mask worn wrong"), the people
+  who raised a violation of that label and those violations.
 
 A file is the store's if it is an SQLite database (it begins ``SQLite format 3\\0``) with
 these two tables, or with no tables yet (a new or empty file). Anything else at the path
@@ -15,6 +17,7 @@ readers open the file read-only and never create one.
 
 from __future__ import annotations
 
+import bisect
 import glob
 import os
 import sqlite3
@@ -41,6 +44,13 @@ CREATE TABLE IF NOT EXISTS minutes (
     people INTEGER NOT NULL,
     unmasked INTEGER NOT NULL,
     violations INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS minute_labels (
+    minute INTEGER NOT NULL,       -- as in minutes
+    label TEXT NOT NULL,           -- an alarm label of the model
+    people INTEGER NOT NULL,
+    violations INTEGER NOT NULL,
+    PRIMARY KEY (minute, label)
 );
 """
 TABLES = {"events", "minutes"}
@@ -190,22 +200,30 @@ class History:
 
     def buckets(self, starts: list[datetime]) -> list[dict]:
         """Counts between consecutive local times ``starts`` (the last one ends the last
-        bucket): ``[{"start": ISO-8601, "people", "unmasked", "violations"}, …]``."""
+        bucket): ``[{"start": ISO-8601, "people", "unmasked", "violations", "labels":
+        {alarm label: {"people", "violations"}}}, …]``."""
         edges = [s.timestamp() for s in starts]
-        rows = self._rows("SELECT minute, people, unmasked, violations FROM minutes "
-                          "WHERE minute >= ? AND minute < ? ORDER BY minute",
-                          (int(edges[0] // 60), int(-(-edges[-1] // 60))))
-        sums = [[0, 0, 0] for _ in edges[:-1]]
-        i = 0
-        for minute, *counts in rows:
-            while i < len(sums) and minute * 60 >= edges[i + 1]:
-                i += 1
-            if i == len(sums):
-                break
-            if minute * 60 >= edges[i]:
-                sums[i] = [a + b for a, b in zip(sums[i], counts)]
-        return [{"start": start.isoformat(), "people": p, "unmasked": u, "violations": v}
-                for start, (p, u, v) in zip(starts, sums)]
+        span = (int(edges[0] // 60), int(-(-edges[-1] // 60)))
+        totals = self._rows("SELECT minute, people, unmasked, violations, '', 0 FROM minutes "
+                            "WHERE minute >= ? AND minute < ?", span)
+        labelled = self._rows("SELECT minute, 0, 0, 0, label, people, violations FROM "
+                              "minute_labels WHERE minute >= ? AND minute < ?", span) \
+            if self._has("minute_labels") else []
+        sums = [Counts() for _ in edges[:-1]]
+        for minute, people, unmasked, violations, label, *of_label in sorted(totals + labelled):
+            i = bisect.bisect_right(edges, minute * 60) - 1
+            if 0 <= i < len(sums):
+                sums[i] += Counts(people, unmasked, violations,
+                                  ((label, *of_label),) if label else ())
+        return [{"start": start.isoformat(), "people": c.people, "unmasked": c.unmasked,
+                 "violations": c.violations,
+                 "labels": {label: {"people": p, "violations": v} for label, p, v in c.labels}}
+                for start, c in zip(starts, sums)]
+
+    def _has(self, table: str) -> bool:
+        """Whether the file has ``table`` (a store written before it was added may not)."""
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (table,)))
 
     def hours(self, count: int, now: float | None = None) -> list[dict]:
         """The last ``count`` hours, the current one last, by local time."""
@@ -225,8 +243,10 @@ class History:
         """Today's counts as written (for a restart to go on from)."""
         now = now if now is not None else time.time()
         (bucket,) = self.days(1, now)
-        return Today(local_day(now),
-                     Counts(bucket["people"], bucket["unmasked"], bucket["violations"]))
+        labels = tuple((label, c["people"], c["violations"])
+                       for label, c in sorted(bucket["labels"].items()))
+        return Today(local_day(now), Counts(bucket["people"], bucket["unmasked"],
+                                            bucket["violations"], labels))
 
 
 def iso(t: float) -> str:

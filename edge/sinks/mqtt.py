@@ -4,9 +4,11 @@ Topics, under ``topic_prefix`` (``maskwatch/<hostname>`` unless set):
 
 - ``<prefix>/event``: each violation and clear, the same JSON as the log line (QoS 1);
 - ``<prefix>/state``: ``{"violation": "ON"|"OFF", "faces": 2, "fps": 9.8, "people_today":
-  41, "unmasked_today": 3, "compliance_today": 92.7}``, retained, on a change of violation
-  and every ``status_seconds``. Today's counts (``edge.counts``) start again at local
-  midnight; compliance is null (unknown) before the day's first person;
+  41, "unmasked_today": 3, "compliance_today": 92.7, "alarms_today": {"without_mask": 2,
+  "mask_weared_incorrect": 1}}``, retained, on a change of violation and every
+  ``status_seconds``. Today's counts (``edge.counts``) start again at local midnight;
+  compliance is null (unknown) before the day's first person; ``alarms_today`` holds, for
+  each of the model's alarm labels, the people who raised a violation of it today;
 - ``<prefix>/availability``: ``online``, retained; ``offline`` when it stops, and as the
   broker's last will when the process dies without saying so;
 - ``<prefix>/snapshot``: the annotated frame of the latest violation as a JPEG, retained
@@ -14,8 +16,9 @@ Topics, under ``topic_prefix`` (``maskwatch/<hostname>`` unless set):
 - ``<discovery_prefix>/{binary_sensor,sensor,image}/<node>/<object>/config``: retained Home
   Assistant discovery messages (``discovery = true``): the violation, faces in view, frames/s,
   the last snapshot, people and unmasked people today (``total_increasing``: Home
-  Assistant takes the drop at midnight for a reset) and today's compliance, as one device,
-  each with the ``origin`` block that names the software that sent it.
+  Assistant takes the drop at midnight for a reset), the people of each alarm label today
+  ("No mask today", "Mask worn wrong today") and today's compliance, as one device, each
+  with the ``origin`` block that names the software that sent it.
 
 The journal says what is wrong: one line when a connection attempt fails, with the reason
 (the name does not resolve, nothing listens, the host is unreachable, no CONNACK came), and
@@ -44,6 +47,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from edge import __version__, checks
+from edge.alarm import words
 from edge.counts import Counts
 from edge.plugins import Plugin
 from edge.shared.params import Params, param
@@ -71,6 +75,11 @@ def connect_failure(exc: BaseException | None, timeout: float) -> str:
     if isinstance(exc, OSError):
         return f"cannot connect ({exc.strerror or exc})"
     return f"cannot connect ({exc})"
+
+
+def _object_id(text: str) -> str:
+    """``text`` as Home Assistant's node and object ids allow: letters, digits and _."""
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in text)
 
 
 @dataclass(frozen=True)
@@ -123,15 +132,17 @@ class MqttParams(Params):
 
 
 class MqttSink:
-    def __init__(self, config: MqttParams, status_seconds: float = STATE_EVERY, stats=None):
+    def __init__(self, config: MqttParams, status_seconds: float = STATE_EVERY, stats=None,
+                 alarm_labels: tuple = ()):
         import paho.mqtt.client as mqtt  # imported here: only this sink needs it
 
         self._mqtt = mqtt
         host = socket.gethostname().split(".")[0] or "pi"
         self.client_id = config.client_id or f"maskwatch-{host}"
         self.prefix = (config.topic_prefix or f"maskwatch/{host}").rstrip("/")
-        self.node = "".join(c if c.isalnum() else "_" for c in self.client_id)
+        self.node = _object_id(self.client_id)
         self.config = config
+        self.alarm_labels = tuple(alarm_labels)
         self.status_seconds = status_seconds
         self.queue: deque[bytes] = deque()     # event payloads for <prefix>/event, oldest first
         self.max_queue = config.queue
@@ -260,7 +271,8 @@ class MqttSink:
             log.debug("mqtt: disconnected (%s)", reason)
 
     def discovery_messages(self) -> list[tuple[str, dict]]:
-        """Home Assistant's MQTT discovery: one device, seven entities."""
+        """Home Assistant's MQTT discovery: one device; its entities, one sensor per alarm
+        label among them."""
         device = {"identifiers": [self.node], "name": f"maskwatch {self.client_id}",
                   "manufacturer": "maskwatch", "model": "face-mask detector",
                   "sw_version": __version__}
@@ -288,6 +300,11 @@ class MqttSink:
                                           "value_template": "{{ value_json.unmasked_today }}",
                                           "unit_of_measurement": "people",
                                           "state_class": "total_increasing"}),
+            *(("sensor", f"people_{_object_id(label)}_today",
+               {"name": f"{words(label).capitalize()} today", "state_topic": state,
+                "value_template": f"{{{{ value_json.alarms_today[{json.dumps(label)}] }}}}",
+                "unit_of_measurement": "people", "state_class": "total_increasing"})
+              for label in self.alarm_labels),
             ("sensor", "compliance_today", {"name": "Mask compliance today",
                                             "state_topic": state,
                                             "value_template":
@@ -318,7 +335,8 @@ class MqttSink:
                 "faces": len(latest.tracks) if latest else 0,
                 "fps": round(latest.fps, 1) if latest else 0.0,
                 "people_today": today.people, "unmasked_today": today.unmasked,
-                "compliance_today": today.compliance}
+                "compliance_today": today.compliance,
+                "alarms_today": {label: today.of(label)[0] for label in self.alarm_labels}}
 
     def _send_state(self) -> None:
         now = time.monotonic()
@@ -379,5 +397,6 @@ class MqttSink:
 
 
 PLUGIN = Plugin("sink", "mqtt", MqttParams,
-                lambda params, context: MqttSink(params, context.status_seconds, context.stats),
+                lambda params, context: MqttSink(params, context.status_seconds, context.stats,
+                                                 context.alarm_labels),
                 "events and state to an MQTT broker, with Home Assistant discovery", order=40)

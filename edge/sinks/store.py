@@ -63,6 +63,10 @@ ADD_MINUTE = ("INSERT INTO minutes (minute, people, unmasked, violations) VALUES
               "ON CONFLICT (minute) DO UPDATE SET people = people + excluded.people, "
               "unmasked = unmasked + excluded.unmasked, "
               "violations = violations + excluded.violations")
+ADD_MINUTE_LABEL = ("INSERT INTO minute_labels (minute, label, people, violations) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (minute, label) DO UPDATE SET "
+                    "people = people + excluded.people, "
+                    "violations = violations + excluded.violations")
 ADD_EVENT = "INSERT INTO events (time, track, kind, label, p, snapshot) VALUES (?, ?, ?, ?, ?, ?)"
 # The oldest and newest times the file holds, events and minutes alike (indexed: cheap).
 SPAN = ("SELECT MIN(t), MAX(t) FROM (SELECT MIN(time) AS t FROM events UNION ALL "
@@ -204,11 +208,10 @@ class EventStore:
     def _write(self, events: list, minutes: dict) -> int:
         """One transaction; an event the table refuses is set aside, row by row: the
         events refused."""
-        counts = [(m, c.people, c.unmasked, c.violations) for m, c in sorted(minutes.items())]
         try:
             with self._db:
                 self._db.executemany(ADD_EVENT, events)
-                self._db.executemany(ADD_MINUTE, counts)
+                self._add_minutes(minutes)
             return 0
         except sqlite3.IntegrityError:
             pass
@@ -222,9 +225,17 @@ class EventStore:
                     (log.warning if self.refused + refused == 1 else log.debug)(
                         "store: refused an event the database won't take (%s): %r; refused "
                         "events are counted (store_refused)", exc, row)
-            self._db.executemany(ADD_MINUTE, counts)
+            self._add_minutes(minutes)
         self.refused += refused
         return refused
+
+    def _add_minutes(self, minutes: dict) -> None:
+        """Add each minute's counts, and its counts per alarm label, to the tables."""
+        ordered = sorted(minutes.items())
+        self._db.executemany(ADD_MINUTE, [(m, c.people, c.unmasked, c.violations)
+                                          for m, c in ordered])
+        self._db.executemany(ADD_MINUTE_LABEL, [(m, *row) for m, c in ordered
+                                                for row in c.labels])
 
     def _keep(self, events: list, minutes: dict) -> None:
         """Put a batch that could not be written back in front of what came since."""
@@ -345,9 +356,11 @@ class EventStore:
 
     def _delete_before(self, cutoff: float) -> int:
         """Delete events and minutes before ``cutoff`` (seconds since 1970): the rows gone."""
+        minute = int(cutoff // 60)
         return (self._db.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
-                + self._db.execute("DELETE FROM minutes WHERE minute < ?",
-                                   (int(cutoff // 60),)).rowcount)
+                + self._db.execute("DELETE FROM minutes WHERE minute < ?", (minute,)).rowcount
+                + self._db.execute("DELETE FROM minute_labels WHERE minute < ?",
+                                   (minute,)).rowcount)
 
     def _used_bytes(self) -> int:
         page = self._db.execute("PRAGMA page_size").fetchone()[0]
