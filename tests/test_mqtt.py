@@ -166,7 +166,7 @@ def test_a_wrong_password_is_one_clear_line_and_the_loop_runs_on(model, broker, 
     assert len(logged) >= 3                             # the log sink and the loop went on
     assert err.count("the broker refused the login: Not authorized; check "
                      "sinks.mqtt.username and password_file") == 1
-    assert f"{len(logged)} events never reached the broker" in err   # counted, not lost
+    assert f"mqtt: {len(logged)} events never reached the broker" in err   # counted, not lost
 
 
 def test_the_queue_keeps_the_newest_events_and_counts_the_dropped(tmp_path):
@@ -185,6 +185,6 @@ def test_the_queue_keeps_the_newest_events_and_counts_the_dropped(tmp_path):
     for t in range(5):
         event = Event("violation", t, "without_mask", 0.9, (1, 2, 3, 4), float(t))
         assert sink.handle(FrameResult(float(t), 1_700_000_000.0 + t, None, [], [event], 10.0))
-    assert [json.loads(p)["track"] for p in sink.queue] == [2, 3, 4]
-    assert sink.dropped == 2 and not sink.connected
+    assert [json.loads(p)["track"] for p in sink.outbox.take()] == [2, 3, 4]
+    assert sink.outbox.dropped == 2 and not sink.connected
     sink.close()

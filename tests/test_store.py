@@ -72,7 +72,7 @@ def test_a_path_it_cannot_write_is_one_line_and_what_comes_is_held(tmp_path, cap
     s.handle(result(NOON, counted=Counts(1, 1, 1)))
     assert not s.flush() and not s.flush()
     assert caplog.text.count("holding events and counts in memory until it can") == 1
-    assert len(s._events) == 1 and s._minutes
+    assert len(s.outbox) == 1 and s._minutes
     s.close()
 
 
@@ -157,7 +157,7 @@ def test_a_full_disk_counts_in_memory_and_writes_when_space_returns(small_disk, 
         history = History(disk / "events.db")
         assert len(history.events()) == 2001
         assert history.today(now=NOON).counts == Counts(2001, 2001, 2001)
-        assert s.dropped == 0
+        assert s.outbox.dropped == 0
     finally:
         if s is not None:
             s.close()
@@ -170,10 +170,10 @@ def test_beyond_max_pending_the_oldest_events_are_dropped_and_counted(tmp_path, 
     for i in range(150):
         s.handle(result(NOON + i, track=i, counted=Counts(1, 1, 1)))
     assert not s.flush()
-    assert s.dropped == 50 and len(s._events) == 100
-    assert s._events[0][1] == 50                         # the oldest went first
+    assert s.outbox.dropped == 50 and len(s.outbox) == 100
+    assert s.outbox.peek()[1] == 50                         # the oldest went first
     assert sum(c.people for c in s._minutes.values()) == 150   # counts are never dropped
-    assert "dropping the oldest (counted)" in caplog.text
+    assert "dropping the oldest" in caplog.text and "counted" in caplog.text
 
 
 # --- a damaged file (someone else's: tests/test_erase.py) -----------------------------------

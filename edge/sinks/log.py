@@ -20,12 +20,12 @@ import os
 import select
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
 from edge.plugins import Plugin
 from edge.shared.params import Params, param
+from edge.sinks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +48,18 @@ class LogParams(Params):
 class LogSink:
     def __init__(self, stream=None, max_pending: int = 1000):
         self._stream = stream  # None: whatever sys.stdout is when writing
-        self._queue: deque[bytes] = deque()
-        self.max_pending = max_pending
-        self.dropped = 0
+        self.outbox = Outbox("log", max_pending, what="event lines", to="stdout")
+        self._rest = b""       # the part of a line stdout took only half of
+
+    @property
+    def dropped(self) -> int:
+        return self.outbox.dropped
 
     def handle(self, result) -> bool:
-        if not result.events:
-            return self._flush() if self._queue else False
         for event in result.events:
-            line = json.dumps(event_json(event, result.wall, result.fps)) + "\n"
-            if len(self._queue) >= self.max_pending:
-                self._queue.popleft()
-                self.dropped += 1
-                if self.dropped == 1 or self.dropped % 1000 == 0:
-                    log.warning("log: stdout is not being read; %d event lines dropped so far "
-                                "(%d waiting)", self.dropped, len(self._queue))
-            self._queue.append(line.encode())
+            self.outbox.put((json.dumps(event_json(event, result.wall, result.fps)) + "\n").encode())
+        if not result.events and not (self.outbox or self._rest):
+            return False
         return self._flush()
 
     def _flush(self, wait: float = 0.0) -> bool:
@@ -72,38 +68,33 @@ class LogSink:
         try:
             fd = stream.fileno()
         except (AttributeError, OSError, io.UnsupportedOperation):
-            for line in self._queue:
-                stream.write(line.decode())
+            stream.write(b"".join([self._rest, *self.outbox.take()]).decode())
             stream.flush()
-            self._queue.clear()
+            self._rest = b""
             return True
         poller = select.poll()
         poller.register(fd, select.POLLOUT)
         deadline = time.monotonic() + wait
         wrote = False
-        while self._queue:
+        while self._rest or self.outbox:
             timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
             if not poller.poll(timeout_ms):
                 break
-            line = self._queue[0]
+            line = self._rest or self.outbox.peek()
             try:
                 written = os.write(fd, line)
             except BlockingIOError:  # someone made stdout non-blocking: the same as "full"
                 break
             wrote = True
-            if written < len(line):
-                self._queue[0] = line[written:]
-            else:
-                self._queue.popleft()
+            if line is not self._rest:
+                self.outbox.pop(line)
+            self._rest = line[written:]
         return wrote
 
     def close(self) -> None:
-        if self._queue:
+        if self._rest or self.outbox:
             self._flush(wait=CLOSE_WAIT)
-        if self._queue or self.dropped:
-            log.warning("log: %d event lines were never written to stdout, %d dropped before",
-                        len(self._queue), self.dropped)
-        self._queue.clear()
+        self.outbox.close()
 
 
 PLUGIN = Plugin("sink", "log", LogParams, lambda params, context: LogSink(context.log_stream),

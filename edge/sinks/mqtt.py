@@ -25,11 +25,12 @@ The journal says what is wrong: one line when a connection attempt fails, with t
 a line each time the reason changes, not one per retry; one line when the connection comes
 back, with the events queued meanwhile; nothing alarming when the runtime itself stops.
 
-The camera loop never waits for the broker. ``handle`` only appends to a bounded queue;
-paho's network thread keeps the connection (reconnecting with backoff), and a publisher
-thread sends the queued events one at a time, in order, each confirmed by the broker (QoS 1
-PUBACK) before the next. While the broker is away, events wait in the queue (``queue``
-of them); beyond that the oldest are dropped and counted. The queue lives in memory: a
+The camera loop never waits for the broker. ``handle`` only puts events into an outbox
+(``edge.sinks.outbox``); paho's network thread keeps the connection (reconnecting with
+backoff), the outbox's thread sends the events one at a time, in order, each confirmed by
+the broker (QoS 1 PUBACK) before the next, and a state thread keeps the retained state and
+snapshot up to date. While the broker is away, events wait in the outbox (``queue`` of
+them); beyond that the oldest are dropped and counted. The queue lives in memory: a
 restart of the runtime while the broker is away loses it (the count is logged at stop);
 state, availability and discovery are retained by the broker and re-sent on every connect.
 """
@@ -43,7 +44,6 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from edge import __version__, checks
@@ -52,6 +52,7 @@ from edge.counts import Counts
 from edge.plugins import Plugin
 from edge.shared.params import Params, param
 from edge.sinks.log import event_json
+from edge.sinks.outbox import Outbox, Said
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,7 @@ class MqttSink:
         self.config = config
         self.alarm_labels = tuple(alarm_labels)
         self.status_seconds = status_seconds
-        self.queue: deque[bytes] = deque()     # event payloads for <prefix>/event, oldest first
-        self.max_queue = config.queue
-        self.dropped = 0
         self.connected = False
-        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._snapshot = None            # the latest violation's FrameResult, to encode
@@ -156,7 +153,7 @@ class MqttSink:
         self._violations: set[int] = set()
         self._state_sent_at = float("-inf")
         self._sent_violation = None
-        self._problem: str | None = None     # why the broker can't be reached, as last said
+        self._trouble = Said(f"mqtt: {config.host}:{config.port}", log)  # why it can't be reached
         self._down_since: float | None = time.monotonic()
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id)
@@ -177,13 +174,17 @@ class MqttSink:
         self.client = client
         client.connect_async(config.host, config.port, config.keepalive)
         client.loop_start()
-        self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-publish",
+        # Event payloads for <prefix>/event, oldest first, sent in order by their own thread.
+        self.outbox = Outbox("mqtt", config.queue, send=self._deliver, retry_min=0.5,
+                             retry_max=5.0, what="events", to="the broker")
+        self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-state",
                                            daemon=True)
         self._publisher.start()
         if stats is not None:   # for /metrics
-            stats.gauge("mqtt_queue_depth", "Events waiting for the broker", lambda: len(self.queue))
-            stats.gauge("mqtt_dropped", "Events dropped: queue full", lambda: self.dropped,
-                        "counter")
+            stats.gauge("mqtt_queue_depth", "Events waiting for the broker",
+                        lambda: len(self.outbox))
+            stats.gauge("mqtt_dropped", "Events dropped: queue full",
+                        lambda: self.outbox.dropped, "counter")
             stats.gauge("mqtt_connected", "1 while connected to the broker",
                         lambda: int(self.connected))
 
@@ -199,32 +200,17 @@ class MqttSink:
                     self._snapshot = result
             elif event.kind == "clear":
                 self._violations.discard(event.track_id)
-            self._enqueue(json.dumps(event_json(event, result.wall, result.fps)).encode())
+            self.outbox.put(json.dumps(event_json(event, result.wall, result.fps)).encode())
         if result.image is not None:
             self._latest = result
         if result.events:
             self._wake.set()
         return bool(result.events)
 
-    def _enqueue(self, payload: bytes) -> None:
-        with self._lock:
-            if len(self.queue) >= self.max_queue:
-                self.queue.popleft()
-                self.dropped += 1
-                if self.dropped == 1 or self.dropped % 100 == 0:
-                    log.warning("mqtt: %d events waiting for the broker; %d oldest dropped so far",
-                                self.max_queue, self.dropped)
-            self.queue.append(payload)
-
     # --- paho's network thread ------------------------------------------------------------
     def _say(self, problem: str) -> None:
-        """Log why the broker can't be reached: at once, then only when the reason changes."""
-        if problem != self._problem:
-            log.warning("mqtt: %s:%d: %s; retrying (%d events queued)", self.config.host,
-                        self.config.port, problem, len(self.queue))
-        else:
-            log.debug("mqtt: still %s", problem)
-        self._problem = problem
+        """Why the broker can't be reached: said at once, then only when the reason changes."""
+        self._trouble(problem, f"; retrying ({len(self.outbox)} events queued)")
 
     def _on_connect_fail(self, _client, _userdata) -> None:
         # paho calls this while it handles the OSError of its connect: that is the reason.
@@ -238,13 +224,12 @@ class MqttSink:
             self._say(f"the broker refused the login: {reason}; {hint}")
             return
         down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
-        if self._problem is not None:
-            log.info("mqtt: connected to %s:%d after %.0fs without it; %d events queued",
-                     self.config.host, self.config.port, down, len(self.queue))
-        else:
+        if self._trouble.problem is None:
             log.info("mqtt: connected to %s:%d as %s", self.config.host, self.config.port,
                      self.client_id)
-        self._problem, self._down_since = None, None
+        self._trouble.over(f"connected after {down:.0f}s without it; {len(self.outbox)} "
+                           "events queued")
+        self._down_since = None
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
         if self.config.discovery:
             for topic, payload in self.discovery_messages():
@@ -252,6 +237,7 @@ class MqttSink:
         self._state_sent_at = float("-inf")
         self.connected = True
         self._wake.set()
+        self.outbox.wake()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason, _properties) -> None:
         was_connected, self.connected = self.connected, False
@@ -260,12 +246,12 @@ class MqttSink:
             return
         if was_connected:
             self._down_since = time.monotonic()
-            self._problem = None
+            self._trouble.problem = None
             self._say(f"lost the broker ({reason}); events wait in the queue")
         elif "keep" in str(reason).lower():
             self._say(f"it accepts connections but sent no CONNACK within "
                       f"{self.config.keepalive}s")
-        elif self._problem is None:
+        elif self._trouble.problem is None:
             self._say(f"disconnected before the login completed ({reason})")
         else:  # the end of an attempt whose failure was just said (a refused login)
             log.debug("mqtt: disconnected (%s)", reason)
@@ -326,7 +312,6 @@ class MqttSink:
                 continue
             self._send_state()
             self._send_snapshot()
-            self._send_queue()
 
     def state(self) -> dict:
         latest = self._latest
@@ -353,33 +338,26 @@ class MqttSink:
             return
         self.client.publish(self.topic("snapshot"), result.annotated_jpeg(), qos=1, retain=True)
 
-    def _send_queue(self) -> None:
-        """Send the queued events in order, each once, each confirmed before the next."""
-        while self.connected and not self._closing.is_set():
-            with self._lock:
-                if not self.queue:
-                    return
-                payload = self.queue[0]
-            info = self.client.publish(self.topic("event"), payload, qos=1)
-            if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
-                return  # not connected after all: it stays first in the queue
-            # paho resends an unconfirmed QoS 1 message after a reconnect: wait for this one
-            # rather than publishing it again.
-            while not info.is_published() and not self._closing.is_set():
-                try:
-                    info.wait_for_publish(timeout=CONFIRM_WAIT)
-                except (RuntimeError, ValueError):
-                    break
-            if not info.is_published():
-                return
-            with self._lock:
-                self.queue.popleft()
+    def _deliver(self, payload: bytes) -> bool:
+        """The outbox's send: publish one event and wait for the broker's PUBACK; False
+        (kept, first in line) while there is no broker to take it."""
+        if not self.connected:
+            return False
+        info = self.client.publish(self.topic("event"), payload, qos=1)
+        if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
+            return False
+        # paho resends an unconfirmed QoS 1 message after a reconnect: wait for this one
+        # rather than publishing it again.
+        while not info.is_published() and not self._closing.is_set():
+            try:
+                info.wait_for_publish(timeout=CONFIRM_WAIT)
+            except (RuntimeError, ValueError):
+                break
+        return info.is_published()
 
     def close(self) -> None:
-        deadline = time.monotonic() + CLOSE_WAIT
-        while self.queue and self.connected and time.monotonic() < deadline:
-            self._wake.set()
-            time.sleep(0.05)
+        # Queued events get CLOSE_WAIT to reach a broker that is there; what is left is said.
+        self.outbox.close(wait=CLOSE_WAIT if self.connected else 0.0)
         self._closing.set()   # from here, a disconnect is ours: nothing to warn about
         self._publisher.join(timeout=CONFIRM_WAIT + 1)
         if self.connected:
@@ -391,9 +369,6 @@ class MqttSink:
                 pass
         self.client.disconnect()
         self.client.loop_stop()
-        if self.queue or self.dropped:
-            log.warning("mqtt: %d events never reached the broker, %d dropped before",
-                        len(self.queue), self.dropped)
 
 
 PLUGIN = Plugin("sink", "mqtt", MqttParams,

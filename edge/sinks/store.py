@@ -43,7 +43,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +52,7 @@ from edge.checks import store_path_problem
 from edge.plugins import Plugin
 from edge.shared.params import Params, param
 from edge.sinks import SinkUnavailable
+from edge.sinks.outbox import Outbox, Said
 from edge.sinks.eventdb import SUFFIXES, NotAStore, connect, is_corrupt, iso
 from edge.sinks.eventdb import History  # noqa: F401  (the page and the pipeline read it here)
 from edge.sinks.snapshot import snapshot_name
@@ -105,13 +105,12 @@ class EventStore:
         self.path = Path(params.path)
         self.snapshots = snapshots         # the snapshot sink is on: events name their file
         self._lock = threading.Lock()
-        self._events: deque[tuple] = deque()     # rows not yet written, oldest first
+        self.outbox = Outbox("store", params.max_pending, what="events")  # rows to write
         self._minutes: dict[int, Counts] = {}    # per-minute increments not yet written
         self.written = 0                   # events written since start
-        self.dropped = 0                   # events given up while the disk was full
         self.refused = 0                   # events the database refused (a bad value)
         self.moved_aside: list[Path] = []  # damaged files moved aside since start
-        self._failing: str | None = None   # why writing fails, as last logged
+        self._failing = Said("store", log)  # why writing fails, as last logged
         self._db: sqlite3.Connection | None = None
         self._file: tuple[int, int] | None = None   # (device, inode) of the open file
         self._wait = params.flush_seconds  # until the next write
@@ -125,11 +124,11 @@ class EventStore:
         self._writer = threading.Thread(target=self._write_loop, name="store", daemon=True)
         self._writer.start()
         if stats is not None:
-            stats.gauge("store_pending", "Events waiting to be written", lambda: len(self._events))
+            stats.gauge("store_pending", "Events waiting to be written", lambda: len(self.outbox))
             stats.gauge("store_written", "Events written to the store", lambda: self.written,
                         "counter")
             stats.gauge("store_dropped", "Events dropped: the disk was full too long",
-                        lambda: self.dropped, "counter")
+                        lambda: self.outbox.dropped, "counter")
             stats.gauge("store_refused", "Events the database refused (a bad value)",
                         lambda: self.refused, "counter")
 
@@ -143,22 +142,12 @@ class EventStore:
                  if self.snapshots and e.kind == "violation" else None)
                 for e in result.events]
         with self._lock:
-            self._events.extend(rows)
-            self._drop_beyond_limit()
+            for row in rows:
+                self.outbox.put(row)
             if counted:
                 minute = int(result.wall // 60)
                 self._minutes[minute] = self._minutes.get(minute, Counts()) + counted
         return True
-
-    def _drop_beyond_limit(self) -> None:
-        excess = len(self._events) - self.params.max_pending
-        for _ in range(max(0, excess)):
-            self._events.popleft()
-        if excess > 0:
-            if self.dropped == 0:
-                log.warning("store: %d events wait for the disk; dropping the oldest (counted)",
-                            self.params.max_pending)
-            self.dropped += excess
 
     # --- the writer thread ----------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -177,7 +166,7 @@ class EventStore:
         """Write what has gathered in one transaction; False (and kept for the next try)
         if the file can't take it."""
         with self._lock:
-            events, self._events = list(self._events), deque()
+            events = self.outbox.take()
             minutes, self._minutes = self._minutes, {}
         if not events and not minutes:
             return True
@@ -191,7 +180,7 @@ class EventStore:
             if is_corrupt(exc):
                 self._replace(exc)
             else:
-                self._say(f"cannot write {self.path} ({exc}); holding events and counts in "
+                self._failing(f"cannot write {self.path} ({exc}); holding events and counts in "
                           "memory until it can")
             return False
         if not self._same_file():
@@ -199,10 +188,8 @@ class EventStore:
             self._keep(events, minutes)
             return False
         self.written += len(events) - refused
-        if self._failing:
-            log.info("store: writing to %s again (%d events caught up)", self.path,
-                     len(events) - refused)
-            self._failing = None
+        self._failing.over(f"writing to {self.path} again ({len(events) - refused} events "
+                           "caught up)")
         return True
 
     def _write(self, events: list, minutes: dict) -> int:
@@ -240,15 +227,9 @@ class EventStore:
     def _keep(self, events: list, minutes: dict) -> None:
         """Put a batch that could not be written back in front of what came since."""
         with self._lock:
-            self._events.extendleft(reversed(events))
+            self.outbox.put_back(events)
             for minute, counts in minutes.items():
                 self._minutes[minute] = counts + self._minutes.get(minute, Counts())
-            self._drop_beyond_limit()
-
-    def _say(self, problem: str) -> None:
-        if problem != self._failing:
-            log.warning("store: %s", problem)
-        self._failing = problem
 
     # --- the file -------------------------------------------------------------------------
     def _ready(self, starting: bool = False) -> bool:
@@ -269,10 +250,10 @@ class EventStore:
         except NotAStore as exc:
             if starting:
                 raise
-            self._say(f"{exc}; holding events and counts in memory (set [sinks.store] path "
+            self._failing(f"{exc}; holding events and counts in memory (set [sinks.store] path "
                       "to another file)")
         except (OSError, sqlite3.Error) as exc:
-            self._say(f"cannot write {self.path} ({exc}); holding events and counts in memory "
+            self._failing(f"cannot write {self.path} ({exc}); holding events and counts in memory "
                       "until it can")
         return False
 
@@ -305,7 +286,7 @@ class EventStore:
         try:
             self._move_aside(exc)
         except OSError as again:
-            self._say(f"cannot move the damaged {self.path} aside ({again}); holding events "
+            self._failing(f"cannot move the damaged {self.path} aside ({again}); holding events "
                       "and counts in memory")
 
     def _move_aside(self, exc: Exception) -> None:
@@ -371,9 +352,9 @@ class EventStore:
     def close(self) -> None:
         self._closing.set()
         self._writer.join(timeout=10.0)
-        if self._events or self._minutes:
+        if self.outbox or self._minutes:
             log.warning("store: %d events and the counts of %d minutes could not be written "
-                        "before stopping", len(self._events), len(self._minutes))
+                        "before stopping", len(self.outbox), len(self._minutes))
         self._close_db(stopping=True)
 
 
