@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 
 import numpy as np
 
@@ -51,19 +51,25 @@ log = logging.getLogger(__name__)
 STILL_IOU = 0.8
 
 
+# A field of Track marked so is also a field of TrackView: what a frame's result shows.
+SHOWN = {"shown": True}
+
+
 @dataclass
 class Track:
     """One person, as far as the tracker can tell."""
 
-    id: int
-    box: tuple[int, int, int, int]          # x, y, w, h of the latest detection
-    label: str                              # the classifier's top class, latest frame
-    confidence: float                       # its probability
-    p_alarm: float                          # the alarm's probability (edge.alarm), latest frame
-    last_seen: float
+    id: int = field(metadata=SHOWN)
+    box: tuple[int, int, int, int] = field(metadata=SHOWN)  # x, y, w, h, latest detection
+    label: str = field(metadata=SHOWN)        # the classifier's top class, latest frame
+    confidence: float = field(metadata=SHOWN)   # its probability
+    p_alarm: float = field(metadata=SHOWN)    # the alarm's probability (edge.alarm), latest
+    last_seen: float = 0.0
     votes: deque = field(default_factory=deque)
-    violating: bool = False
-    unjudged: str | None = None             # why the latest face was not judged (None: judged)
+    violating: bool = field(default=False, metadata=SHOWN)
+    # Why the latest face was not judged (None: judged).
+    unjudged: str | None = field(default=None, metadata=SHOWN)
+    masked: bool = field(default=False, metadata=SHOWN)   # its top class is a masked label
     anchor: tuple | None = None             # the box where it last moved
     still_since: float = 0.0
     static: bool = False                    # still so long it is taken for a picture
@@ -72,28 +78,21 @@ class Track:
     counted: bool = False                   # counted as a person
     unmasked: bool = False                  # counted as an unmasked person
     alarmed: set = field(default_factory=set)   # alarm labels it has been counted under
-    masked: bool = False                    # its top class, latest frame, is a masked label
     alarm_label: str = ""                   # the alarm label most probable, latest frame
 
     def view(self) -> TrackView:
         """This track as it stands now, frozen: what a frame's result shows of it."""
-        return TrackView(self.id, self.box, self.label, self.confidence, self.p_alarm,
-                         self.violating, self.unjudged, self.masked)
+        return TrackView(**{f.name: getattr(self, f.name) for f in fields(TrackView)})
 
 
-@dataclass(frozen=True)
-class TrackView:
-    """A track as one frame saw it. Sinks on other threads (the web page, MQTT) read these
-    while the tracker moves on: they never change."""
-
-    id: int
-    box: tuple[int, int, int, int]
-    label: str
-    confidence: float
-    p_alarm: float
-    violating: bool
-    unjudged: str | None = None
-    masked: bool = False
+TrackView = make_dataclass(
+    "TrackView", [(f.name, f.type) if f.default is MISSING else (f.name, f.type, f.default)
+                  for f in fields(Track) if f.metadata.get("shown")],
+    frozen=True)
+TrackView.__module__ = __name__
+TrackView.__doc__ = """A track as one frame saw it: the fields of :class:`Track` marked
+``SHOWN``. Sinks on other threads (the web page, MQTT) read these while the tracker moves
+on: they never change."""
 
 
 @dataclass(frozen=True)
@@ -163,9 +162,7 @@ class Tracker:
     def __init__(self, rule: AlarmRule, params: TrackerParams = TrackerParams()):
         self.rule = rule
         self.labels = rule.labels
-        self.iou, self.k, self.n = params.iou, params.k, params.n
-        self.threshold, self.cooldown = params.threshold, params.cooldown
-        self.max_age, self.static_seconds = params.max_age, params.static_seconds
+        self.params = params
         self.tracks: list[Track] = []
         self.counts = Counts()                  # people, unmasked people, violations, so far
         self._next_id = 1
@@ -179,13 +176,13 @@ class Tracker:
         classified; such a box's row of ``probs`` is ignored."""
         probs = np.asarray(probs, dtype=np.float32).reshape(len(boxes), len(self.labels))
         unjudged = unjudged or [None] * len(boxes)
-        pairs = match(list(boxes), [tr.box for tr in self.tracks], self.iou)
+        pairs = match(list(boxes), [tr.box for tr in self.tracks], self.params.iou)
         continued = {face: self.tracks[track] for face, track in pairs}
         events = []
         for i, box in enumerate(boxes):
             track = continued.get(i)
             if track is None:
-                track = Track(self._next_id, box, "", 0.0, 0.0, t, deque(maxlen=self.n),
+                track = Track(self._next_id, box, "", 0.0, 0.0, t, deque(maxlen=self.params.n),
                               anchor=tuple(box), still_since=t)
                 self._next_id += 1
                 self.tracks.append(track)
@@ -199,7 +196,7 @@ class Tracker:
                 continue
             self._observe(track, t, tuple(box), probs[i])
             raised = False
-            if sum(track.votes) >= self.k:
+            if sum(track.votes) >= self.params.k:
                 track.evidence_at = t
                 if not track.violating:
                     track.violating = raised = True
@@ -208,10 +205,10 @@ class Tracker:
             self._count(track, raised)
         kept = []
         for track in self.tracks:
-            if track.violating and t - track.evidence_at >= self.cooldown:
+            if track.violating and t - track.evidence_at >= self.params.cooldown:
                 track.violating = False
                 events.append(self._event("clear", track, t))
-            if track.violating or t - track.last_seen <= self.max_age:
+            if track.violating or t - track.last_seen <= self.params.max_age:
                 kept.append(track)
         self.tracks = kept
         return events
@@ -221,7 +218,7 @@ class Tracker:
         once violating; and the violation it ``raised`` now, if it did, under its label."""
         label = track.alarm_label if raised else None
         fresh = Counts(
-            people=int(not track.counted and (track.judged >= self.k or track.violating)),
+            people=int(not track.counted and (track.judged >= self.params.k or track.violating)),
             unmasked=int(track.violating and not track.unmasked),
             violations=int(raised),
             labels=((label, int(label not in track.alarmed), 1),) if raised else ())
@@ -239,16 +236,16 @@ class Tracker:
             if track.static:
                 log.info("track %d moved: it counts again", track.id)
             track.anchor, track.still_since, track.static = box, t, False
-        elif (self.static_seconds and not track.static
-              and t - track.still_since >= self.static_seconds):
+        elif (self.params.static_seconds and not track.static
+              and t - track.still_since >= self.params.static_seconds):
             track.static = True
             log.info("track %d has not moved for %gs: a poster or a photo? It raises nothing "
-                     "while it stays put", track.id, self.static_seconds)
+                     "while it stays put", track.id, self.params.static_seconds)
         return track.static
 
     def _hold(self, track: Track, t: float) -> list[Event]:
         """A still face's turn: its violation, if any, clears; it votes for nothing."""
-        track.unjudged, track.votes = "still", deque(maxlen=self.n)
+        track.unjudged, track.votes = "still", deque(maxlen=self.params.n)
         if track.violating:
             track.violating = False
             return [self._event("clear", track, t)]
@@ -264,7 +261,7 @@ class Tracker:
         track.label, track.confidence = self.labels[top], float(p[top])
         track.masked = self.rule.is_masked(track.label)
         track.p_alarm, track.alarm_label = self.rule.p(p), self.rule.label(p)
-        track.votes.append(track.p_alarm >= self.threshold)
+        track.votes.append(track.p_alarm >= self.params.threshold)
         track.judged += 1
 
     @staticmethod
