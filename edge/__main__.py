@@ -29,7 +29,14 @@ log = logging.getLogger("edge")
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, descriptions as written."""
+    """Descriptions as written; each option's default shown once: added where its help
+    doesn't already say it, and left out where there is none to show."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or action.default in (None, False,
+                                                                  argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _add_config_args(parser: argparse.ArgumentParser, source: bool = True) -> None:
@@ -231,7 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="print every setting with its default and help",
                        formatter_class=_Help)
-    p.add_argument("--defaults", action="store_true", help="(what it prints; the shipped file)")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("eval", help="measure accuracy on face crops or annotated photos",

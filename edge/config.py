@@ -4,7 +4,7 @@ Every setting is declared once, by the part that uses it (``edge.shared.params``
 detector and sink plugins (``edge.plugins``), the model, the tracker, the quality gate, the
 status page and the service. :func:`schema` assembles them into one ``Config``, and
 ``edge/maskwatch.toml`` — the shipped list of every key with its default and help — is
-generated from it (``python -m edge config --defaults``; a test keeps the two equal).
+generated from it (``python -m edge config``; a test keeps the two equal).
 
 A user's file is laid over the defaults, so it only needs the keys it changes. It is
 checked against the schema — an unknown key, a wrong type, a value out of range, a rule
@@ -243,7 +243,7 @@ def defaults_toml() -> str:
     help and the reasons for a default, as TOML with comments."""
     lines = [
         "# maskwatch edge runtime: every setting with its default. GENERATED from the code that",
-        "# uses each one (python -m edge config --defaults > edge/maskwatch.toml); edit there.",
+        "# uses each one (python -m edge config > edge/maskwatch.toml); edit there.",
         "#",
         "# A config file of your own only needs the keys it changes; everything else comes from",
         "# here. Check one with:  python -m edge check-config FILE",

@@ -8,20 +8,18 @@ and ``edge eval`` counts it apart. In a doorway the same person gives a better f
 moment later.
 
 Each measure is cheap next to the classifier (a 64x64 grey copy of the face, the five
-landmarks), and a gate that is all zeros judges every face. The config imports ``Gate``
-with the standard library alone (the installer reads configs with the system's Python), so
-numpy and OpenCV are imported where a face is measured.
+landmarks), and a gate that is all zeros judges every face.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
+import cv2
+import numpy as np
+
+from edge.shared.crop import crop_face, outside_fraction
 from edge.shared.params import Params, param
-
-if TYPE_CHECKING:
-    import numpy as np
 
 SHARPNESS_SIZE = 64
 
@@ -86,8 +84,6 @@ def yaw(landmarks) -> float:
     line, in eye distances. About 0 facing the camera, ±0.5 at roughly 45°; negative when
     the nose is towards the image's left. Landmarks: right eye, left eye, nose tip, right
     and left mouth corner (YuNet's order)."""
-    import numpy as np
-
     pts = np.asarray(landmarks, np.float32).reshape(5, 2)
     eye_line = pts[1] - pts[0]
     iod = float(np.linalg.norm(eye_line))
@@ -98,10 +94,6 @@ def yaw(landmarks) -> float:
 
 def measure(frame: np.ndarray, face, margin: float) -> Quality:
     """The quality of ``face`` (a detector ``Face``) in ``frame`` (RGB uint8)."""
-    import cv2
-
-    from edge.shared.crop import crop_face, outside_fraction
-
     x, y, w, h = face.box
     inner = frame[max(0, y):y + h, max(0, x):x + w]
     grey = cv2.cvtColor(inner if inner.size else crop_face(frame, face.box, margin),

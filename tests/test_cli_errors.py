@@ -139,3 +139,17 @@ def test_make_targets_name_missing_data_before_installing_anything(target, varia
     assert f"make: {missing}" in result.stderr and "not found" in result.stderr
     assert "README, Data" in result.stderr
     assert not (tmp_path / "venv").exists()
+
+
+def test_each_commands_help_shows_each_default_once_and_no_empty_ones():
+    import re
+
+    from edge.__main__ import build_parser
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        text = " ".join(sub.format_help().split())
+        assert "(default: None)" not in text and "(default: False)" not in text, name
+        for option in re.split(r" (?=-{1,2}[a-z])", text):
+            assert option.count("(default:") <= 1, (name, option)
+    assert "(default: 100)" in " ".join(commands["bench"].format_help().split())

@@ -17,6 +17,7 @@ from edge.detectors.haar import HaarDetector, HaarParams
 from edge.measure.detection import evaluate_detector, score
 from edge.measure.tune_haar import group_windows
 from edge.pipeline import build_detector
+from edge.plugins import plugins
 from edge.shared.boxes import iou
 from edge.shared.crop import crop_face
 from facedata.voc import Annotation, Scene, load_scenes
@@ -154,6 +155,27 @@ def test_blank_frames_have_no_faces_and_degenerate_ones_are_refused(cnn_detector
                   np.zeros((480, 640, 3), np.float32), np.zeros((480, 640, 4), np.uint8)):
         with pytest.raises(FrameRefused):
             cnn_detector.detect(frame)
+
+
+def keeps_the_contract(detector) -> None:
+    """What every detector must do (docs/plugins.md): degenerate frames refused, every box
+    inside the frame with a score in 0..1, on a real face and on it cut by each edge of the
+    frame."""
+    for frame in (np.zeros((8, 8, 3), np.uint8), np.zeros((2, 20000, 3), np.uint8),
+                  np.zeros((480, 640), np.uint8), np.zeros((480, 640, 3), np.float32)):
+        with pytest.raises(FrameRefused):
+            detector.detect(frame)
+    astronaut = skimage.data.astronaut()
+    for rows, cols, _, _ in [(slice(None), slice(None), None, None), *CUTS.values()]:
+        frame = np.ascontiguousarray(astronaut[rows, cols])
+        faces = detector.detect(frame)
+        assert_inside(faces, frame)
+        assert all(0.0 <= f.score <= 1.0 for f in faces)
+
+
+@pytest.mark.parametrize("name", list(plugins("detector")))
+def test_every_registered_detector_keeps_the_contract(name):
+    keeps_the_contract(make_detector(name))
 
 
 def test_the_contract_drops_non_finite_and_outside_boxes_and_clips_the_rest():
